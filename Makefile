@@ -1,0 +1,41 @@
+# Every target bootstraps what it needs: a fresh clone needs only python3 (3.11+), node and npm.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+NODE_STAMP := node_modules/.installed-stamp
+
+.PHONY: demo test lint typecheck unit workflow validate-template validate-asl bench clean
+
+demo: $(STAMP)
+	$(BIN)/tiqets-tracker demo
+
+test: lint typecheck validate-template validate-asl
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+validate-template: $(STAMP)
+	$(BIN)/cfn-lint template.yaml
+
+validate-asl: $(NODE_STAMP)
+	npx --no-install asl-validator --json-path 'statemachine/*.asl.json'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+clean:
+	rm -rf $(VENV) node_modules .mypy_cache .pytest_cache .ruff_cache
