@@ -1,0 +1,51 @@
+"""AWS clients shared by the handlers: created on first use, reused while the container is warm.
+
+Timeouts are short so that an AWS outage becomes a quick, named failure (the webhook answers 503
+and Tiqets retries; the state machine retries the step) instead of a Lambda that hangs until its
+own timeout. S3 gets a longer read timeout for multipart uploads.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_s3.client import S3Client
+    from mypy_boto3_stepfunctions.client import SFNClient
+
+_READ_TIMEOUT_SECONDS = {"dynamodb": 5, "stepfunctions": 5, "s3": 60}
+
+
+@cache
+def _client(service: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=2,
+        read_timeout=_READ_TIMEOUT_SECONDS[service],
+        retries={"mode": "standard", "max_attempts": 3},
+    )
+    return boto3.client(service, config=config)  # type: ignore[call-overload]
+
+
+def dynamodb_client() -> DynamoDBClient:
+    client: DynamoDBClient = _client("dynamodb")
+    return client
+
+
+def stepfunctions_client() -> SFNClient:
+    client: SFNClient = _client("stepfunctions")
+    return client
+
+
+def s3_client() -> S3Client:
+    client: S3Client = _client("s3")
+    return client
+
+
+def forget_clients() -> None:
+    """Drop the cached clients (the local stack calls this when it stands up a new stack)."""
+    _client.cache_clear()
