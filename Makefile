@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
 
-.PHONY: demo test lint typecheck unit workflow validate-template validate-asl bench clean
+.PHONY: demo test lint typecheck validate-template validate-asl clean
 
 demo: $(STAMP)
 	$(BIN)/tiqets-tracker demo

@@ -1,0 +1,68 @@
+"""Status-check Lambda: one round of the tracking loop (see tiqets_tracker.checking)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from tiqets_tracker.aws import dynamodb_client
+from tiqets_tracker.checking import check_order
+from tiqets_tracker.records import TrackingRecords
+from tiqets_tracker.secrets import load_api_key
+from tiqets_tracker.settings import TiqetsConfig, require_env
+from tiqets_tracker.tiqets import Tickets, TiqetsClient
+
+logger = Logger()
+metrics = Metrics()
+
+
+@cache
+def _tiqets_client(
+    base_url: str, api_key: str, connect_timeout: float, read_timeout: float
+) -> TiqetsClient:
+    # Keyed on the key too, so a rotated secret gets a fresh client after the cache expires.
+    return TiqetsClient(
+        api_key, base_url, connect_timeout=connect_timeout, read_timeout=read_timeout
+    )
+
+
+class _TiqetsOnFirstUse:
+    """Loads the API key and builds the client only when a check asks Tiqets, so a malformed
+    event is refused without touching Secrets Manager."""
+
+    def get_tickets(self, order_reference_id: str, lang: str = "en") -> Tickets:
+        return tiqets_client().get_tickets(order_reference_id, lang)
+
+
+def tiqets_client() -> TiqetsClient:
+    config = TiqetsConfig.from_env()
+    return _tiqets_client(
+        config.base_url,
+        load_api_key(config.api_key_source),
+        config.connect_timeout,
+        config.read_timeout,
+    )
+
+
+@logger.inject_lambda_context(correlation_id_path="order.order_reference_id")
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    records = TrackingRecords(require_env("TRACKING_TABLE_NAME"), dynamodb_client())
+    result = check_order(event, now=datetime.now(UTC), tiqets=tiqets_client(), records=records)
+    metrics.add_metric(name="StatusChecks", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "order checked",
+        extra={
+            "status": result.state["status"],
+            "outcome": result.state["outcome"],
+            "checks_made": result.state["checks_made"],
+            "next_wait_seconds": result.state["next_wait_seconds"],
+            "last_error": result.state.get("last_error"),
+        },
+    )
+    return result.state

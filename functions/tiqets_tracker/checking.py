@@ -1,0 +1,214 @@
+"""One round of the tracking loop: ask Tiqets for the status, then decide what comes next.
+
+The state machine hands in the tracker state and routes on what comes back:
+- `outcome_already_announced`: this outcome was published before (a re-check after a webhook,
+  or a repeated callback); tracking ends without a second event.
+- `outcome`: the outcome to announce (`TicketsReady` first stores the voucher), or None.
+- otherwise wait `next_wait_seconds` (parked on a task token when the webhook is on) and check
+  again.
+
+Retryable Tiqets failures do not leave this function until `retry_budget` consecutive failures
+are spent: the next wait follows the back-off and honours Retry-After, and a webhook can still
+end it early. Permanent failures raise `TiqetsRequestRejectedError` at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Protocol
+
+from tiqets_tracker.backoff import (
+    BackoffPolicy,
+    NextCheck,
+    next_check,
+    seeded_rng,
+    wait_after_failure,
+)
+from tiqets_tracker.errors import (
+    InvalidExecutionInputError,
+    TiqetsRequestRejectedError,
+    TiqetsUnavailableError,
+)
+from tiqets_tracker.outcomes import Outcome, outcome_for_status
+from tiqets_tracker.records import RecordSnapshot
+from tiqets_tracker.state import OrderToTrack, TrackingSettings, format_timestamp
+from tiqets_tracker.tiqets import OrderStatus, Tickets
+
+logger = logging.getLogger(__name__)
+
+
+# A Tiqets failure is about the API's health, not about how the order waits: retries never go
+# slower than polling would (a webhook-mode safety net of an hour would leave a 503 unretried
+# for too long).
+FAILURE_RETRY_BASE_SECONDS = 60
+FAILURE_RETRY_CAP_SECONDS = 600
+
+
+def failure_retry_policy(policy: BackoffPolicy) -> BackoffPolicy:
+    base = min(policy.base_seconds, FAILURE_RETRY_BASE_SECONDS)
+    return replace(
+        policy,
+        base_seconds=base,
+        cap_seconds=max(base, min(policy.cap_seconds, FAILURE_RETRY_CAP_SECONDS)),
+    )
+
+
+class TicketsSource(Protocol):
+    def get_tickets(self, order_reference_id: str, lang: str = "en") -> Tickets: ...
+
+
+class RecordStore(Protocol):
+    def begin_check(self, order: OrderToTrack, now: datetime) -> RecordSnapshot: ...
+
+    def record_check(
+        self,
+        order_reference_id: str,
+        *,
+        status: str,
+        previous_status: str | None,
+        checked_at: datetime,
+    ) -> None: ...
+
+    def record_failed_check(
+        self, order_reference_id: str, *, error: str, reason: str, checked_at: datetime
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The tracker state after one check, as the state machine receives it."""
+
+    state: dict[str, Any]
+    status: OrderStatus | None
+    outcome: Outcome | None
+
+
+def _count(raw: object, field: str) -> int:
+    if raw is None:
+        return 0
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
+        raise InvalidExecutionInputError(f"{field} must be a whole number, not negative")
+    return raw
+
+
+def check_order(
+    tracker_state: object,
+    *,
+    now: datetime,
+    tiqets: TicketsSource,
+    records: RecordStore,
+) -> CheckResult:
+    if not isinstance(tracker_state, Mapping):
+        raise InvalidExecutionInputError("the tracker state must be a JSON object")
+    # An order without placed_at was placed when tracking began: its first check is moments
+    # after the start, and from then on the normalised order carries the time.
+    order = OrderToTrack.from_input(tracker_state.get("order"), default_placed_at=now, now=now)
+    settings = TrackingSettings.from_raw(tracker_state.get("settings"))
+    checks_made = _count(tracker_state.get("checks_made"), "checks_made") + 1
+    consecutive_failures = _count(tracker_state.get("consecutive_failures"), "consecutive_failures")
+    previous_status = tracker_state.get("status")
+    rng = seeded_rng(order.order_reference_id, format_timestamp(order.placed_at), checks_made)
+
+    snapshot = records.begin_check(order, now)
+    state: dict[str, Any] = {
+        "order": order.to_json(),
+        "settings": dict(tracker_state["settings"]),
+        "checks_made": checks_made,
+        "checked_at": format_timestamp(now),
+        "webhooks_seen": snapshot.webhook_count,
+        "tickets_pdf_url": None,
+        "information": None,
+        "voucher": None,
+        "failure": None,
+    }
+
+    try:
+        tickets = tiqets.get_tickets(order.order_reference_id, order.lang)
+    except TiqetsUnavailableError as error:
+        consecutive_failures += 1
+        records.record_failed_check(
+            order.order_reference_id,
+            error=type(error).__name__,
+            reason=error.reason,
+            checked_at=now,
+        )
+        if consecutive_failures > settings.retry_budget:
+            raise TiqetsUnavailableError(
+                f"{error.reason}; gave up after {consecutive_failures} failed attempts in a row",
+                retry_after_seconds=error.retry_after_seconds,
+            ) from None
+        wait = wait_after_failure(
+            failure_retry_policy(settings.policy),
+            placed_at=order.placed_at,
+            checked_at=now,
+            consecutive_failures=consecutive_failures,
+            retry_after_seconds=error.retry_after_seconds,
+            rng=rng,
+        )
+        status = (
+            OrderStatus(previous_status)
+            if isinstance(previous_status, str) and previous_status in set(OrderStatus)
+            else None
+        )
+        state["last_error"] = {"error": type(error).__name__, "reason": error.reason}
+        if status is OrderStatus.DONE:
+            # Only a deadline can make the last known status the outcome (see _plan); the
+            # voucher step then needs the URL that status came with.
+            state["tickets_pdf_url"] = tracker_state.get("tickets_pdf_url")
+            state["information"] = tracker_state.get("information")
+        return _plan(state, snapshot, status, wait, consecutive_failures, confirmed=False)
+    except TiqetsRequestRejectedError as error:
+        records.record_failed_check(
+            order.order_reference_id,
+            error=type(error).__name__,
+            reason=error.reason,
+            checked_at=now,
+        )
+        raise
+
+    records.record_check(
+        order.order_reference_id,
+        status=tickets.status.value,
+        previous_status=snapshot.last_status,
+        checked_at=now,
+    )
+    state["last_error"] = None
+    if tickets.status is OrderStatus.DONE:
+        state["tickets_pdf_url"] = tickets.tickets_pdf_url
+        state["information"] = tickets.information
+    wait = next_check(
+        settings.policy, placed_at=order.placed_at, checked_at=now, checks_made=checks_made, rng=rng
+    )
+    return _plan(state, snapshot, tickets.status, wait, consecutive_failures=0, confirmed=True)
+
+
+def _plan(
+    state: dict[str, Any],
+    snapshot: RecordSnapshot,
+    status: OrderStatus | None,
+    wait: NextCheck,
+    consecutive_failures: int,
+    *,
+    confirmed: bool,
+) -> CheckResult:
+    """Decide the outcome, if any. A status this check did not confirm (Tiqets failed to
+    answer) announces nothing before the deadline: the next check will confirm it."""
+    outcome = None
+    if status is not None and (confirmed or wait.deadline_reached):
+        outcome = outcome_for_status(status)
+    if outcome is None and wait.deadline_reached:
+        outcome = Outcome.FULFILMENT_TIMED_OUT
+    state.update(
+        {
+            "status": status.value if status is not None else None,
+            "consecutive_failures": consecutive_failures,
+            "outcome": outcome.value if outcome is not None else None,
+            "outcome_already_announced": outcome is not None
+            and snapshot.announced_outcome == outcome.value,
+            "next_wait_seconds": None if outcome is not None else wait.wait_seconds,
+        }
+    )
+    return CheckResult(state=state, status=status, outcome=outcome)

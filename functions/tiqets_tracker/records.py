@@ -1,0 +1,228 @@
+"""The tracking record: one DynamoDB item per order, shared by the workflow and the webhook.
+
+Attributes (the state machine writes some of them directly, see order_tracking.asl.json):
+- `order_reference_id` (key), `lang`, `external_reference`, `placed_at`: the order.
+- `tracking_state`: `active` while an execution owns the order, `finished` after it ended.
+- `webhook_count`: incremented by every authentic webhook. A status check notes the value it saw
+  when it began; parking on a task token, recording an outcome and ending tracking all require
+  the count to be unchanged, so a webhook that races a check is never lost.
+- `task_token`: the token of the parked execution, while parked.
+- `checks_made`, `last_checked_at`, `last_status`, `status_history`, `last_error`.
+- `announced_outcome`, `announced_at`, `voucher`, `failure`: the last outcome published.
+- `expires_at`: epoch seconds for DynamoDB TTL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from tiqets_tracker.errors import TrackingStoreUnavailableError
+from tiqets_tracker.state import OrderToTrack, format_timestamp
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+# Long enough for a cancellation weeks after the visit date to still find the record.
+DEFAULT_RETENTION = timedelta(days=180)
+
+
+@dataclass(frozen=True)
+class RecordSnapshot:
+    """What a status check needs from the record, read as the check begins."""
+
+    webhook_count: int
+    announced_outcome: str | None
+    last_status: str | None
+
+
+def _string(item: dict[str, Any], name: str) -> str | None:
+    value = item.get(name)
+    return value["S"] if value and "S" in value else None
+
+
+def _number(item: dict[str, Any], name: str) -> int:
+    value = item.get(name)
+    return int(value["N"]) if value and "N" in value else 0
+
+
+class TrackingRecords:
+    def __init__(
+        self,
+        table_name: str,
+        client: DynamoDBClient,
+        *,
+        retention: timedelta = DEFAULT_RETENTION,
+    ) -> None:
+        self.table_name = table_name
+        self._client = client
+        self._retention = retention
+
+    def __repr__(self) -> str:
+        return f"TrackingRecords(table_name={self.table_name!r})"
+
+    def begin_check(self, order: OrderToTrack, now: datetime) -> RecordSnapshot:
+        """Create the record on the first check, and read what the check must compare against.
+        Must run before Tiqets is asked, so a webhook after this point changes the count."""
+        item = self._update(
+            order.order_reference_id,
+            "SET webhook_count = if_not_exists(webhook_count, :zero), "
+            "tracking_state = :active, lang = :lang, placed_at = :placed_at, "
+            "external_reference = :external_reference, "
+            "first_checked_at = if_not_exists(first_checked_at, :now), "
+            "expires_at = :expires_at",
+            {
+                ":zero": {"N": "0"},
+                ":active": {"S": "active"},
+                ":lang": {"S": order.lang},
+                ":placed_at": {"S": format_timestamp(order.placed_at)},
+                ":external_reference": (
+                    {"S": order.external_reference} if order.external_reference else {"NULL": True}
+                ),
+                ":now": {"S": format_timestamp(now)},
+                ":expires_at": {"N": str(int((order.placed_at + self._retention).timestamp()))},
+            },
+        )
+        return RecordSnapshot(
+            webhook_count=_number(item, "webhook_count"),
+            announced_outcome=_string(item, "announced_outcome"),
+            last_status=_string(item, "last_status"),
+        )
+
+    def record_check(
+        self,
+        order_reference_id: str,
+        *,
+        status: str,
+        previous_status: str | None,
+        checked_at: datetime,
+    ) -> None:
+        at = format_timestamp(checked_at)
+        expression = (
+            "SET last_status = :status, last_checked_at = :at, last_error = :no_error "
+            "ADD checks_made :one"
+        )
+        values: dict[str, Any] = {
+            ":status": {"S": status},
+            ":at": {"S": at},
+            ":no_error": {"NULL": True},
+            ":one": {"N": "1"},
+        }
+        if status != previous_status:
+            expression = expression.replace(
+                "SET ",
+                "SET status_history = list_append(if_not_exists(status_history, :empty), "
+                ":change), ",
+            )
+            values[":empty"] = {"L": []}
+            values[":change"] = {"L": [{"M": {"status": {"S": status}, "at": {"S": at}}}]}
+        self._update(order_reference_id, expression, values)
+
+    def record_failed_check(
+        self, order_reference_id: str, *, error: str, reason: str, checked_at: datetime
+    ) -> None:
+        self._update(
+            order_reference_id,
+            "SET last_checked_at = :at, last_error = :error ADD checks_made :one",
+            {
+                ":at": {"S": format_timestamp(checked_at)},
+                ":error": {"M": {"error": {"S": error}, "reason": {"S": reason[:500]}}},
+                ":one": {"N": "1"},
+            },
+        )
+
+    def note_webhook(self, order_reference_id: str, now: datetime) -> dict[str, Any] | None:
+        """Count an authentic webhook for a known order and return the record as it is now
+        (DynamoDB attribute values), or None when no order of that ID is tracked."""
+        try:
+            return self._update(
+                order_reference_id,
+                "SET last_webhook_at = :now ADD webhook_count :one",
+                {":now": {"S": format_timestamp(now)}, ":one": {"N": "1"}},
+                condition="attribute_exists(order_reference_id)",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None
+            raise TrackingStoreUnavailableError(_describe(error)) from None
+
+    def claim_recheck(self, order_reference_id: str, now: datetime) -> int | None:
+        """Hand a finished order back to the workflow for one re-check. Returns the re-check's
+        number, or None when one is already under way (the order is active again)."""
+        try:
+            item = self._update(
+                order_reference_id,
+                "SET tracking_state = :active, last_recheck_at = :now ADD recheck_count :one",
+                {
+                    ":active": {"S": "active"},
+                    ":finished": {"S": "finished"},
+                    ":now": {"S": format_timestamp(now)},
+                    ":one": {"N": "1"},
+                },
+                condition="tracking_state = :finished",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return None
+            raise TrackingStoreUnavailableError(_describe(error)) from None
+        return _number(item, "recheck_count")
+
+    def release_recheck(self, order_reference_id: str) -> None:
+        """Undo claim_recheck when the re-check could not be started."""
+        try:
+            self._update(
+                order_reference_id,
+                "SET tracking_state = :finished",
+                {":finished": {"S": "finished"}},
+                condition="attribute_exists(order_reference_id)",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise TrackingStoreUnavailableError(_describe(error)) from None
+
+    def get(self, order_reference_id: str) -> dict[str, Any] | None:
+        try:
+            response = self._client.get_item(
+                TableName=self.table_name,
+                Key={"order_reference_id": {"S": order_reference_id}},
+                ConsistentRead=True,
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise TrackingStoreUnavailableError(_describe(error)) from None
+        return response.get("Item")
+
+    def _update(
+        self,
+        order_reference_id: str,
+        expression: str,
+        values: dict[str, Any],
+        *,
+        condition: str | None = None,
+    ) -> dict[str, Any]:
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": {"order_reference_id": {"S": order_reference_id}},
+            "UpdateExpression": expression,
+            "ExpressionAttributeValues": values,
+            "ReturnValues": "ALL_NEW",
+        }
+        if condition:
+            request["ConditionExpression"] = condition
+        try:
+            response = self._client.update_item(**request)
+        except ClientError as error:
+            if condition and error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise
+            raise TrackingStoreUnavailableError(_describe(error)) from None
+        except BotoCoreError as error:
+            raise TrackingStoreUnavailableError(_describe(error)) from None
+        return dict(response.get("Attributes", {}))
+
+
+def _describe(error: ClientError | BotoCoreError) -> str:
+    if isinstance(error, ClientError):
+        return f"the tracking table answered {error.response['Error'].get('Code', 'an error')}"
+    return f"the tracking table could not be reached ({type(error).__name__})"

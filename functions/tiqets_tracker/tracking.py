@@ -1,0 +1,114 @@
+"""Starting a tracker: what the distributor's order-placement Lambda calls once an order is
+confirmed.
+
+    from tiqets_tracker.tracking import start_tracking
+    # when creating the order on Tiqets: callback_url=callback_url_for_order(
+    #     "shop-42", webhook_url=WEBHOOK_URL, keys_secret="tiqets-tracker/webhook-keys")
+    started = start_tracking("1111111", external_reference="shop-42",
+                             state_machine_arn=os.environ["TRACKER_STATE_MACHINE_ARN"])
+
+The execution is named after the order, so a second start for the same order finds the first
+tracker instead of creating another one.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from tiqets_tracker.callbacks import callback_url_for_order
+from tiqets_tracker.errors import InvalidExecutionInputError
+from tiqets_tracker.state import DEFAULT_LANG, OrderToTrack, format_timestamp
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions.client import SFNClient
+
+__all__ = [
+    "TrackingStarted",
+    "build_execution_input",
+    "callback_url_for_order",
+    "execution_name",
+    "start_tracking",
+]
+
+
+# Clock skew between this caller and Step Functions that we tolerate when telling a repeated
+# start from a new one.
+_START_DATE_MARGIN = timedelta(seconds=2)
+
+
+@dataclass(frozen=True)
+class TrackingStarted:
+    execution_arn: str
+    already_tracked: bool
+
+
+def execution_name(order_reference_id: str) -> str:
+    """The name of the first execution that tracks an order. The input schema restricts order
+    IDs to characters that execution names accept."""
+    return order_reference_id
+
+
+def build_execution_input(
+    order_reference_id: str,
+    *,
+    lang: str = DEFAULT_LANG,
+    external_reference: str | None = None,
+    placed_at: datetime | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Validated execution input; raises InvalidExecutionInputError with a readable reason."""
+    if placed_at is not None and placed_at.tzinfo is None:
+        raise InvalidExecutionInputError("placed_at must be timezone-aware")
+    moment = now or datetime.now(UTC)
+    payload: dict[str, Any] = {
+        "order_reference_id": order_reference_id,
+        "lang": lang,
+        "external_reference": external_reference,
+        "placed_at": format_timestamp(placed_at or moment),
+    }
+    OrderToTrack.from_input(payload, default_placed_at=moment, now=moment)
+    return payload
+
+
+def start_tracking(
+    order_reference_id: str,
+    *,
+    state_machine_arn: str,
+    lang: str = DEFAULT_LANG,
+    external_reference: str | None = None,
+    placed_at: datetime | None = None,
+    client: SFNClient | None = None,
+) -> TrackingStarted:
+    """Start tracking one order. Idempotent: starting an order that is already tracked returns
+    the existing execution with `already_tracked=True` instead of raising."""
+    payload = build_execution_input(
+        order_reference_id, lang=lang, external_reference=external_reference, placed_at=placed_at
+    )
+    if client is None:
+        from tiqets_tracker.aws import stepfunctions_client
+
+        client = stepfunctions_client()
+    name = execution_name(order_reference_id)
+    called_at = datetime.now(UTC)
+    try:
+        response = client.start_execution(
+            stateMachineArn=state_machine_arn, name=name, input=json.dumps(payload)
+        )
+    except client.exceptions.ExecutionAlreadyExists:
+        return TrackingStarted(
+            execution_arn=_execution_arn(state_machine_arn, name), already_tracked=True
+        )
+    # Step Functions answers a repeated start with the same name and the same input, while the
+    # first execution still runs, with that execution's ARN and start date instead of an error.
+    already = response["startDate"] < called_at - _START_DATE_MARGIN
+    return TrackingStarted(execution_arn=response["executionArn"], already_tracked=already)
+
+
+def _execution_arn(state_machine_arn: str, name: str) -> str:
+    # arn:<partition>:states:<region>:<account>:stateMachine:<machine>
+    #   -> arn:<partition>:states:<region>:<account>:execution:<machine>:<name>
+    prefix, _, machine = state_machine_arn.rpartition(":stateMachine:")
+    return f"{prefix}:execution:{machine}:{name}"

@@ -1,0 +1,109 @@
+"""Waking a tracker when Tiqets says an order changed.
+
+The callback's body is never trusted: it only makes the tracker check the status now. Counting
+the webhook first and resuming the parked execution second is what makes the wake-up race-free:
+if the execution is between a status check and parking, its parking step sees the new count,
+refuses to park and checks again at once (see records.py and order_tracking.asl.json).
+
+A callback for an order whose tracking has ended (a cancellation days after `done`) starts a
+short re-check execution of the same state machine. It asks Tiqets once and publishes only an
+outcome that was not announced before; at most one re-check runs per order at a time.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from tiqets_tracker.errors import TrackingStoreUnavailableError
+from tiqets_tracker.records import TrackingRecords
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions.client import SFNClient
+
+# The token was used, expired or belongs to an execution that ended: nothing is parked.
+_STALE_TOKEN_ERRORS = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
+
+
+class WakeResult(StrEnum):
+    WOKEN = "woken"  # a parked execution was resumed
+    NOTED = "noted"  # the execution is busy checking; its next parking step sees the webhook
+    RECHECK_STARTED = "recheck_started"  # tracking had ended; a re-check execution started
+    RECHECK_RUNNING = "recheck_running"  # tracking had ended and a re-check already runs
+    FINISHED = "finished"  # tracking had ended and no state machine was given to re-check
+    UNKNOWN_ORDER = "unknown_order"  # no order of that ID is tracked
+
+
+def wake_tracker(
+    order_reference_id: str,
+    *,
+    records: TrackingRecords,
+    stepfunctions: SFNClient,
+    now: datetime,
+    state_machine_arn: str | None = None,
+) -> WakeResult:
+    item = records.note_webhook(order_reference_id, now)
+    if item is None:
+        return WakeResult.UNKNOWN_ORDER
+    if item.get("tracking_state", {}).get("S") == "finished":
+        if state_machine_arn is None:
+            return WakeResult.FINISHED
+        return _start_recheck(item, records, stepfunctions, state_machine_arn, now)
+    token = item.get("task_token", {}).get("S")
+    if not token:
+        return WakeResult.NOTED
+    try:
+        stepfunctions.send_task_success(taskToken=token, output="{}")
+    except ClientError as error:
+        if error.response["Error"]["Code"] in _STALE_TOKEN_ERRORS:
+            return WakeResult.NOTED
+        raise TrackingStoreUnavailableError(
+            f"Step Functions answered {error.response['Error']['Code']} to the wake-up"
+        ) from None
+    except BotoCoreError as error:
+        raise TrackingStoreUnavailableError(
+            f"Step Functions could not be reached ({type(error).__name__})"
+        ) from None
+    return WakeResult.WOKEN
+
+
+def _start_recheck(
+    item: dict[str, Any],
+    records: TrackingRecords,
+    stepfunctions: SFNClient,
+    state_machine_arn: str,
+    now: datetime,
+) -> WakeResult:
+    order_reference_id = item["order_reference_id"]["S"]
+    recheck = records.claim_recheck(order_reference_id, now)
+    if recheck is None:
+        return WakeResult.RECHECK_RUNNING
+    order = {
+        "order_reference_id": order_reference_id,
+        "lang": item.get("lang", {}).get("S", "en"),
+        "external_reference": item.get("external_reference", {}).get("S"),
+        "placed_at": item.get("placed_at", {}).get("S"),
+    }
+    try:
+        stepfunctions.start_execution(
+            stateMachineArn=state_machine_arn,
+            name=f"{order_reference_id}-recheck-{recheck}",
+            input=json.dumps(order),
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ExecutionAlreadyExists":
+            return WakeResult.RECHECK_RUNNING
+        records.release_recheck(order_reference_id)
+        raise TrackingStoreUnavailableError(
+            f"Step Functions answered {error.response['Error']['Code']} to the re-check"
+        ) from None
+    except BotoCoreError as error:
+        records.release_recheck(order_reference_id)
+        raise TrackingStoreUnavailableError(
+            f"Step Functions could not be reached ({type(error).__name__})"
+        ) from None
+    return WakeResult.RECHECK_STARTED

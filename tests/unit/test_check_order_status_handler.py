@@ -1,0 +1,317 @@
+"""The status-check Lambda handler end to end: moto's DynamoDB and Secrets Manager, the local
+Tiqets simulator, the real handler module. Also: the API key appears in no log line, no output,
+no error and no returned state."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import logging
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from tiqets_tracker.aws import forget_clients
+from tiqets_tracker.errors import InvalidExecutionInputError, TiqetsRequestRejectedError
+from tiqets_tracker.secrets import clear_secret_cache
+from tiqets_tracker.state import format_timestamp
+from tiqets_tracker_local.simulator import TiqetsSimulator
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+pytestmark = pytest.mark.unit
+
+REGION: Final = "eu-west-1"
+TABLE: Final = "tiqets-tracker-handler-test"
+SECRET_NAME: Final = "tiqets-tracker/api-key"
+WRONG_SECRET_NAME: Final = "tiqets-tracker/stale-api-key"
+# Values that occur nowhere else, so finding one anywhere means it leaked.
+API_KEY: Final = "tq-handler-5c9e1a7b3d2f4e6a8b0c"
+WRONG_API_KEY: Final = "tq-revoked-0f8e6d4c2b1a3957e1d3"
+
+Handler = Callable[[Any], dict[str, Any]]
+
+_order_ids = itertools.count(3_100_001)
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "check-order-status"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:check-order-status"
+    aws_request_id: str = "00000000-0000-4000-8000-000000000001"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+@pytest.fixture(scope="module")
+def simulator() -> Iterator[TiqetsSimulator]:
+    with TiqetsSimulator(api_key=API_KEY) as running:
+        yield running
+
+
+@pytest.fixture
+def dynamodb(
+    monkeypatch: pytest.MonkeyPatch, simulator: TiqetsSimulator
+) -> Iterator[DynamoDBClient]:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TRACKING_TABLE_NAME", TABLE)
+    monkeypatch.setenv("TIQETS_BASE_URL", simulator.base_url)
+    monkeypatch.setenv("TIQETS_API_KEY_SECRET", SECRET_NAME)
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "tiqets-tracker")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "TiqetsTracker")
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    clear_secret_cache()
+    forget_clients()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=REGION)
+        client.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "order_reference_id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "order_reference_id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        secrets = boto3.client("secretsmanager", region_name=REGION)
+        secrets.create_secret(Name=SECRET_NAME, SecretString=API_KEY)
+        secrets.create_secret(Name=WRONG_SECRET_NAME, SecretString=WRONG_API_KEY)
+        yield client
+    clear_secret_cache()
+    forget_clients()
+
+
+@pytest.fixture
+def handler(dynamodb: DynamoDBClient) -> Handler:
+    from check_order_status.app import lambda_handler
+
+    def invoke(event: Any) -> dict[str, Any]:
+        state: dict[str, Any] = lambda_handler(event, FakeLambdaContext())
+        return state
+
+    return invoke
+
+
+def new_order(simulator: TiqetsSimulator, scenario: str) -> str:
+    order_id = str(next(_order_ids))
+    simulator.add_order(order_id, scenario)
+    return order_id
+
+
+def first_check_event(order_id: str) -> dict[str, Any]:
+    """What PrepareTracking hands to the first check, with the template's default settings."""
+    return {
+        "order": {
+            "order_reference_id": order_id,
+            "lang": "en",
+            "external_reference": "shop-order-42",
+            "placed_at": format_timestamp(datetime.now(UTC) - timedelta(seconds=5)),
+        },
+        "checks_made": 0,
+        "status": None,
+        "outcome": None,
+        "webhooks_seen": 0,
+        "voucher": None,
+        "failure": None,
+        "settings": {
+            "backoff_base_seconds": "",
+            "backoff_cap_seconds": "",
+            "deadline_seconds": "",
+            "webhook_enabled": "false",
+            "retry_budget": "",
+        },
+    }
+
+
+def record(dynamodb: DynamoDBClient, order_id: str) -> dict[str, Any]:
+    item = dynamodb.get_item(TableName=TABLE, Key={"order_reference_id": {"S": order_id}})
+    assert "Item" in item, f"no tracking record for {order_id}"
+    return dict(item["Item"])
+
+
+def table_items(dynamodb: DynamoDBClient) -> list[dict[str, Any]]:
+    return [dict(item) for item in dynamodb.scan(TableName=TABLE)["Items"]]
+
+
+# -- behaviour -----------------------------------------------------------------------------------
+
+
+def test_pending_order_comes_back_with_a_polling_wait(
+    handler: Handler, simulator: TiqetsSimulator, dynamodb: DynamoDBClient
+) -> None:
+    order_id = new_order(simulator, "always_pending")
+
+    state = handler(first_check_event(order_id))
+
+    assert state["status"] == "pending"
+    assert state["outcome"] is None
+    assert state["outcome_already_announced"] is False
+    assert state["checks_made"] == 1
+    assert state["webhooks_seen"] == 0
+    # The polling profile's first wait: 60 s less up to 10 % jitter.
+    assert 54 <= state["next_wait_seconds"] <= 60
+    assert simulator.ticket_calls(order_id) == 1
+    stored = record(dynamodb, order_id)
+    assert stored["last_status"] == {"S": "pending"}
+    assert stored["tracking_state"] == {"S": "active"}
+    assert stored["checks_made"] == {"N": "1"}
+
+
+def test_returned_state_is_the_next_check_input(
+    handler: Handler, simulator: TiqetsSimulator, dynamodb: DynamoDBClient
+) -> None:
+    order_id = new_order(simulator, "always_pending")
+
+    first = handler(first_check_event(order_id))
+    second = handler(json.loads(json.dumps(first)))
+
+    assert second["checks_made"] == 2
+    assert second["order"] == first["order"]
+    assert second["settings"] == first["settings"]
+    assert len(record(dynamodb, order_id)["status_history"]["L"]) == 1
+
+
+def test_done_order_comes_back_with_tickets_ready_and_the_voucher_url(
+    handler: Handler, simulator: TiqetsSimulator, dynamodb: DynamoDBClient
+) -> None:
+    order_id = new_order(simulator, "instant")
+
+    state = handler(first_check_event(order_id))
+
+    assert state["status"] == "done"
+    assert state["outcome"] == "TicketsReady"
+    assert state["next_wait_seconds"] is None
+    origin = simulator.base_url.removesuffix("v2/")
+    assert state["tickets_pdf_url"] == f"{origin}vouchers/{order_id}-en.pdf"
+    assert state["information"]["how_to_use"] == (
+        "Show the PDF voucher on your phone at the entrance."
+    )
+    assert record(dynamodb, order_id)["last_status"] == {"S": "done"}
+
+
+def test_wrong_api_key_is_a_rejected_request(
+    handler: Handler,
+    simulator: TiqetsSimulator,
+    dynamodb: DynamoDBClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TIQETS_API_KEY_SECRET", WRONG_SECRET_NAME)
+    order_id = new_order(simulator, "instant")
+
+    with pytest.raises(TiqetsRequestRejectedError) as caught:
+        handler(first_check_event(order_id))
+
+    assert caught.value.status_code == 401
+    assert str(caught.value) == "Tiqets answered HTTP 401 (the API key was refused)"
+    assert record(dynamodb, order_id)["last_error"] == {
+        "M": {
+            "error": {"S": "TiqetsRequestRejectedError"},
+            "reason": {"S": "Tiqets answered HTTP 401 (the API key was refused)"},
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        pytest.param([], id="not-an-object"),
+        pytest.param({"order": {"order_reference_id": "../etc"}, "settings": {}}, id="bad-order"),
+        pytest.param({"settings": {"webhook_enabled": "false"}}, id="no-order"),
+    ],
+)
+def test_malformed_event_is_refused_and_changes_nothing(
+    handler: Handler, simulator: TiqetsSimulator, dynamodb: DynamoDBClient, event: Any
+) -> None:
+    calls_before = len(simulator.request_log())
+
+    with pytest.raises(InvalidExecutionInputError):
+        handler(event)
+
+    assert table_items(dynamodb) == []
+    assert len(simulator.request_log()) == calls_before
+
+
+# -- secrecy -------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def powertools_logging_to_current_stdout() -> Iterator[None]:
+    """Powertools' handler keeps the stdout it found when the logger was made, and pytest gives
+    each test phase a fresh captured stdout: point the handler at the one in use now, and let
+    the logger write everything."""
+    from check_order_status.app import logger
+
+    stream_handler = logger.registered_handler
+    assert isinstance(stream_handler, logging.StreamHandler)
+    previous_stream = stream_handler.setStream(sys.stdout)
+    previous_level = logger.log_level
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous_level)
+        if previous_stream is not None:
+            stream_handler.setStream(previous_stream)
+
+
+def run_every_kind_of_check(
+    handler: Handler,
+    simulator: TiqetsSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> list[str]:
+    """Pending, done, malformed and wrong-key checks at DEBUG; the states and error texts."""
+    caplog.set_level(logging.DEBUG)
+    seen: list[str] = []
+
+    seen.append(json.dumps(handler(first_check_event(new_order(simulator, "always_pending")))))
+    seen.append(json.dumps(handler(first_check_event(new_order(simulator, "instant")))))
+    malformed: list[object] = [[], {"order": {"order_reference_id": "../etc"}, "settings": {}}]
+    for event in malformed:
+        with pytest.raises(InvalidExecutionInputError) as refused:
+            handler(event)
+        seen.append("".join(traceback.format_exception(refused.value)))
+    monkeypatch.setenv("TIQETS_API_KEY_SECRET", WRONG_SECRET_NAME)
+    with pytest.raises(TiqetsRequestRejectedError) as rejected:
+        handler(first_check_event(new_order(simulator, "instant")))
+    seen.append("".join(traceback.format_exception(rejected.value)))
+    seen.append(repr(rejected.value.args))
+
+    return seen
+
+
+def test_api_key_appears_in_no_output_log_error_state_or_record(
+    *,
+    handler: Handler,
+    simulator: TiqetsSimulator,
+    dynamodb: DynamoDBClient,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with powertools_logging_to_current_stdout():
+        seen = run_every_kind_of_check(handler, simulator, monkeypatch, caplog)
+        captured = capsys.readouterr()
+
+    seen.extend([captured.out, captured.err, caplog.text])
+    seen.extend(repr(vars(log_record)) for log_record in caplog.records)
+    seen.append(json.dumps(table_items(dynamodb)))
+
+    # The capture did capture: the handler's own log line and botocore's debug lines.
+    assert '"message":"order checked"' in captured.out
+    assert any(log_record.name.startswith("botocore") for log_record in caplog.records)
+    everything = "\n".join(seen)
+    assert API_KEY not in everything
+    assert WRONG_API_KEY not in everything

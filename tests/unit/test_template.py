@@ -1,0 +1,269 @@
+"""template.yaml and the state machine definition, checked where the AWS linters cannot look.
+
+cfn-lint (make validate-template) and asl-validator (make validate-asl) check each file on its
+own; these tests check what ties them together, on the template as the SAM translator expands
+it, and the rules this project holds itself to (least privilege, no secrets in logs).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tiqets_tracker import errors
+from tiqets_tracker_local.template import (
+    PROJECT_ROOT,
+    Resolver,
+    load_sam_template,
+    local_artifact_path,
+    translate,
+)
+
+pytestmark = pytest.mark.unit
+
+DEFINITION = PROJECT_ROOT / "statemachine" / "order_tracking.asl.json"
+MAX_DEADLINE_SECONDS = 86_400
+
+
+@pytest.fixture(scope="module")
+def sam_template() -> dict[str, Any]:
+    return load_sam_template()
+
+
+@pytest.fixture(scope="module")
+def cfn_template(sam_template: dict[str, Any]) -> dict[str, Any]:
+    return translate(sam_template, "eu-west-1")
+
+
+@pytest.fixture(scope="module")
+def definition() -> dict[str, Any]:
+    return dict(json.loads(DEFINITION.read_text("utf-8")))
+
+
+def resources_of(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def policy_statements(cfn_template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every statement of every inline, managed and bucket policy, with where it stands."""
+
+    def statements_of(document: Any) -> list[dict[str, Any]]:
+        found = document.get("Statement", [])
+        return found if isinstance(found, list) else [found]
+
+    for name, resource in cfn_template["Resources"].items():
+        properties = resource.get("Properties", {})
+        for policy in properties.get("Policies", []):
+            if "Fn::If" in policy:  # a conditional policy: check both branches
+                branches = [b for b in policy["Fn::If"][1:] if "PolicyDocument" in b]
+            else:
+                branches = [policy]
+            for branch in branches:
+                for statement in statements_of(branch["PolicyDocument"]):
+                    yield name, statement
+        if "PolicyDocument" in properties:
+            for statement in statements_of(properties["PolicyDocument"]):
+                yield name, statement
+
+
+def test_every_placeholder_in_the_definition_has_a_substitution_and_back(
+    sam_template: dict[str, Any],
+) -> None:
+    placeholders = set(re.findall(r"\$\{(\w+)\}", DEFINITION.read_text("utf-8")))
+    (machine,) = resources_of(sam_template, "AWS::Serverless::StateMachine").values()
+    substitutions = set(machine["Properties"]["DefinitionSubstitutions"])
+
+    assert placeholders == substitutions
+
+
+def test_the_state_machine_definition_is_the_file_in_statemachine(
+    cfn_template: dict[str, Any],
+) -> None:
+    (machine,) = resources_of(cfn_template, "AWS::StepFunctions::StateMachine").values()
+    location = machine["Properties"]["DefinitionS3Location"]
+
+    assert local_artifact_path(f"s3://{location['Bucket']}/{location['Key']}") == DEFINITION
+
+
+def test_no_iam_statement_allows_a_wildcard_action(cfn_template: dict[str, Any]) -> None:
+    checked = 0
+    for where, statement in policy_statements(cfn_template):
+        if statement.get("Effect") != "Allow":
+            continue
+        actions = statement["Action"]
+        for action in [actions] if isinstance(actions, str) else actions:
+            checked += 1
+            assert "*" not in action, f"{where} allows {action}"
+    assert checked > 10
+
+
+# CloudWatch Logs delivery for Step Functions supports no resource-level permissions.
+LOG_DELIVERY_ACTIONS = {
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+}
+
+
+def test_only_log_delivery_actions_are_granted_on_all_resources(
+    cfn_template: dict[str, Any],
+) -> None:
+    for where, statement in policy_statements(cfn_template):
+        if statement.get("Effect") == "Allow" and statement.get("Resource") == "*":
+            assert set(statement["Action"]) <= LOG_DELIVERY_ACTIONS, where
+
+
+def test_every_error_the_definition_matches_is_a_named_error_or_an_aws_one(
+    definition: dict[str, Any],
+) -> None:
+    ours = {name for name, value in inspect.getmembers(errors, inspect.isclass)}
+    aws_prefixes = ("States.", "Lambda.", "DynamoDb.", "EventBridge.")
+    matched = {
+        error
+        for state in definition["States"].values()
+        for rule in state.get("Retry", []) + state.get("Catch", [])
+        for error in rule["ErrorEquals"]
+    }
+
+    assert matched - ours
+    assert {e for e in matched if not e.startswith(aws_prefixes)} <= ours
+
+
+def test_the_execution_has_a_hard_timeout_beyond_the_longest_deadline(
+    definition: dict[str, Any], sam_template: dict[str, Any]
+) -> None:
+    pattern = sam_template["Parameters"]["DeadlineSeconds"]["AllowedPattern"]
+    assert pattern == "^[0-9]{0,5}$"  # at most 99999 s, and the Lambda refuses > 86400
+    assert definition["TimeoutSeconds"] > MAX_DEADLINE_SECONDS
+
+
+def test_every_wait_for_a_callback_is_bounded(definition: dict[str, Any]) -> None:
+    callbacks = [
+        state
+        for state in definition["States"].values()
+        if state.get("Resource", "").endswith(".waitForTaskToken")
+    ]
+    assert callbacks
+    for state in callbacks:
+        assert "TimeoutSecondsPath" in state or "TimeoutSeconds" in state
+        assert any("States.Timeout" in c["ErrorEquals"] for c in state["Catch"])
+
+
+def test_every_task_and_wait_leads_somewhere(definition: dict[str, Any]) -> None:
+    states = definition["States"]
+    for name, state in states.items():
+        targets = [state.get("Next"), state.get("Default")]
+        targets += [c["Next"] for c in state.get("Choices", []) + state.get("Catch", [])]
+        for target in filter(None, targets):
+            assert target in states, f"{name} -> {target}"
+        if state["Type"] not in {"Succeed", "Fail", "Choice"}:
+            assert "Next" in state or state.get("End"), name
+
+
+def test_state_machine_logs_no_execution_data_and_is_traced(
+    sam_template: dict[str, Any],
+) -> None:
+    (machine,) = resources_of(sam_template, "AWS::Serverless::StateMachine").values()
+    properties = machine["Properties"]
+
+    assert properties["Type"] == "STANDARD"
+    assert properties["Logging"]["IncludeExecutionData"] is False
+    assert properties["Tracing"]["Enabled"] is True
+
+
+def test_voucher_bucket_blocks_public_access_encrypts_and_refuses_plain_http(
+    cfn_template: dict[str, Any],
+) -> None:
+    (bucket,) = resources_of(cfn_template, "AWS::S3::Bucket").values()
+    properties = bucket["Properties"]
+    assert all(properties["PublicAccessBlockConfiguration"].values())
+    assert properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert properties["VersioningConfiguration"]["Status"] == "Enabled"
+    rules = properties["LifecycleConfiguration"]["Rules"]
+    assert any("AbortIncompleteMultipartUpload" in rule for rule in rules)
+
+    (policy,) = resources_of(cfn_template, "AWS::S3::BucketPolicy").values()
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_every_log_group_has_a_retention(cfn_template: dict[str, Any]) -> None:
+    groups = resources_of(cfn_template, "AWS::Logs::LogGroup")
+    functions = resources_of(cfn_template, "AWS::Lambda::Function")
+
+    assert len(groups) >= len(functions) + 1
+    assert all("RetentionInDays" in group["Properties"] for group in groups.values())
+    assert all("LoggingConfig" in f["Properties"] for f in functions.values())
+
+
+def test_webhook_api_is_throttled_and_its_access_log_holds_no_path_or_query(
+    cfn_template: dict[str, Any],
+) -> None:
+    (api,) = resources_of(cfn_template, "AWS::ApiGatewayV2::Api").values()
+    (stage,) = resources_of(cfn_template, "AWS::ApiGatewayV2::Stage").values()
+    route_settings = stage["Properties"]["DefaultRouteSettings"]
+    log_format = stage["Properties"]["AccessLogSettings"]["Format"]
+
+    assert "post" in json.dumps(api["Properties"]["Body"]["paths"]["/tiqets/callbacks"])
+    assert route_settings["ThrottlingRateLimit"]
+    assert route_settings["ThrottlingBurstLimit"]
+    for leaking in ("$context.path", "$context.routeKey}?", "querystring", "$input"):
+        assert leaking not in log_format
+
+
+def test_the_start_tracking_policy_allows_starting_and_signing_and_nothing_more(
+    cfn_template: dict[str, Any],
+) -> None:
+    resolver = Resolver.for_template(cfn_template, stack_name="check", region="eu-west-1")
+    policy = cfn_template["Resources"]["StartTrackingPolicy"]["Properties"]["PolicyDocument"]
+    start, sign = resolver.resolve(policy["Statement"])
+
+    assert start["Action"] == "states:StartExecution"
+    assert start["Resource"] == resolver.arns["TrackerStateMachine"]
+    assert sign["Action"] == "secretsmanager:GetSecretValue"
+    assert sign["Resource"].endswith(":secret:tiqets-tracker/webhook-keys-??????")
+
+
+def test_every_handler_exists_in_the_code_folder(cfn_template: dict[str, Any]) -> None:
+    for name, function in resources_of(cfn_template, "AWS::Lambda::Function").items():
+        module, _, attribute = function["Properties"]["Handler"].rpartition(".")
+        path = PROJECT_ROOT / "functions" / (module.replace(".", "/") + ".py")
+        assert path.is_file(), name
+        assert f"def {attribute}(" in path.read_text("utf-8"), name
+
+
+def test_local_stack_resolves_every_resource_the_template_creates(
+    cfn_template: dict[str, Any],
+) -> None:
+    resolver = Resolver.for_template(cfn_template, stack_name="check", region="eu-west-1")
+
+    for name, resource in cfn_template["Resources"].items():
+        if "Condition" in resource and not resolver.condition(resource["Condition"]):
+            continue
+        resolved = json.dumps(resolver.resolve(resource.get("Properties", {})))
+        assert '"Ref"' not in resolved, name
+        assert "Fn::" not in resolved, name
+
+
+def test_webhook_resources_exist_only_when_the_webhook_is_on(
+    cfn_template: dict[str, Any],
+) -> None:
+    off = Resolver.for_template(
+        cfn_template, stack_name="check", region="eu-west-1", overrides={"WebhookEnabled": "false"}
+    )
+    on = Resolver.for_template(cfn_template, stack_name="check", region="eu-west-1")
+
+    webhook = cfn_template["Resources"]["WebhookFunction"]
+    assert on.condition(webhook["Condition"]) is True
+    assert off.condition(webhook["Condition"]) is False

@@ -1,0 +1,279 @@
+"""The webhook end to end on the local stack: the Tiqets simulator POSTs its order-change
+callbacks over HTTP to the local API Gateway endpoint, which runs the real webhook handler in
+front of the real state machine in webhook mode.
+
+Back-offs are 600 s, so an order that finishes within a test's time was woken by a callback;
+nothing here asserts a wall-clock duration.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.workflow.conftest import API_KEY, PARKED_FOR_LONG
+from tiqets_tracker.callbacks import callback_url_for_order
+from tiqets_tracker_local.simulator import Fault, Scenario, TiqetsSimulator
+from tiqets_tracker_local.stack import FINISHED_STATUSES, LocalStack, OutcomeEvent
+from tiqets_tracker_local.webhook_server import LocalWebhookEndpoint
+
+pytestmark = pytest.mark.workflow
+
+
+@pytest.fixture(scope="module")
+def stack(tiqets: TiqetsSimulator) -> Iterator[LocalStack]:
+    # Webhook mode for the stack's own state machine: the template then deploys the webhook
+    # function, and the re-checks it starts run in webhook mode too.
+    with LocalStack(
+        tiqets_base_url=tiqets.base_url, api_key=API_KEY, parameters=PARKED_FOR_LONG
+    ) as local_stack:
+        yield local_stack
+
+
+@pytest.fixture(scope="module")
+def endpoint(stack: LocalStack) -> Iterator[LocalWebhookEndpoint]:
+    assert stack.webhook_function_name, "the template deploys no webhook function"
+    with LocalWebhookEndpoint(stack.webhook_function_name) as local_endpoint:
+        yield local_endpoint
+
+
+def signed_url(stack: LocalStack, endpoint: LocalWebhookEndpoint, reference: str) -> str:
+    """The callback URL the order-placement Lambda registers with Tiqets."""
+    return callback_url_for_order(
+        reference, webhook_url=endpoint.url, keys_secret=stack.webhook_keys_secret_name
+    )
+
+
+def post(url: str, body: object) -> tuple[int, dict[str, Any]]:
+    """POST a callback as Tiqets does; the status and the JSON answer."""
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status), json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return int(error.code), json.loads(error.read())
+
+
+def outcomes(stack: LocalStack, order_id: str) -> list[str]:
+    return [event.detail_type for event in stack.outcomes_for(order_id)]
+
+
+def only_outcome(stack: LocalStack, order_id: str) -> OutcomeEvent:
+    events = stack.outcomes_for(order_id)
+    assert len(events) == 1, [event.detail_type for event in events]
+    return events[0]
+
+
+def failed_task_errors(stack: LocalStack, execution_arn: str) -> list[str]:
+    return [
+        event["taskFailedEventDetails"]["error"]
+        for event in stack.history(execution_arn)
+        if "taskFailedEventDetails" in event
+    ]
+
+
+def execution_arn(stack: LocalStack, name: str) -> str:
+    prefix, _, machine = stack.state_machine_arn.rpartition(":stateMachine:")
+    return f"{prefix}:execution:{machine}:{name}"
+
+
+def executions_of(stack: LocalStack, order_id: str) -> list[dict[str, Any]]:
+    listed = stack.client("stepfunctions").list_executions(stateMachineArn=stack.state_machine_arn)[
+        "executions"
+    ]
+    return [
+        dict(execution)
+        for execution in listed
+        if execution["name"] == order_id or execution["name"].startswith(f"{order_id}-recheck-")
+    ]
+
+
+def wait_until_all_finished(stack: LocalStack, order_id: str) -> list[dict[str, Any]]:
+    """Block until no execution of the order (first or re-check) runs; return them all."""
+    stack.wait_until(
+        lambda: all(
+            execution["status"] in FINISHED_STATUSES for execution in executions_of(stack, order_id)
+        ),
+        timeout=60,
+        what=f"every execution of {order_id} to finish",
+    )
+    return executions_of(stack, order_id)
+
+
+def park(stack: LocalStack, order_id: str, reference: str) -> str:
+    started = stack.start_tracking(order_id, external_reference=reference)
+    stack.wait_until(
+        lambda: (stack.record(order_id) or {}).get("task_token"), what="the order to park"
+    )
+    return started.execution_arn
+
+
+def test_parked_order_is_woken_by_the_simulators_callback_long_before_its_timeout(
+    stack: LocalStack, tiqets: TiqetsSimulator, endpoint: LocalWebhookEndpoint, order_id: str
+) -> None:
+    reference = f"shop-{order_id}"
+    tiqets.add_order(
+        order_id, "always_pending", callback_url=signed_url(stack, endpoint, reference)
+    )
+    arn = park(stack, order_id, reference)
+
+    tiqets.set_status(order_id, "done")
+    execution = stack.wait_for(arn, timeout=60)
+
+    assert execution["status"] == "SUCCEEDED"
+    assert "States.Timeout" not in failed_task_errors(stack, arn)
+    event = only_outcome(stack, order_id)
+    assert event.detail_type == "TicketsReady"
+    assert event.detail["order"]["external_reference"] == reference
+    assert tiqets.ticket_calls(order_id) == 2
+    assert tiqets.webhook_deliveries(order_id) == [200]
+    record = stack.record(order_id)
+    assert record is not None
+    assert record["webhook_count"] == 1
+    assert "task_token" not in record
+
+
+def test_duplicate_callback_still_ends_in_exactly_one_outcome(
+    stack: LocalStack, tiqets: TiqetsSimulator, endpoint: LocalWebhookEndpoint, order_id: str
+) -> None:
+    reference = f"shop-{order_id}"
+    url = signed_url(stack, endpoint, reference)
+    tiqets.add_order(order_id, "always_pending", callback_url=url)
+    arn = park(stack, order_id, reference)
+
+    tiqets.set_status(order_id, "done")
+    stack.wait_until(lambda: tiqets.webhook_deliveries(order_id) == [200], what="the callback")
+    status, answer = post(url, {"order_reference_id": order_id})  # Tiqets sends it again
+    stack.wait_for(arn, timeout=60)
+    wait_until_all_finished(stack, order_id)
+
+    assert status == 200
+    assert answer["result"] in {"noted", "woken", "recheck_started", "recheck_running"}
+    assert only_outcome(stack, order_id).detail_type == "TicketsReady"
+    assert "States.Timeout" not in failed_task_errors(stack, arn)
+    record = stack.record(order_id)
+    assert record is not None
+    assert record["webhook_count"] == 2
+    assert record["tracking_state"] == "finished"
+
+
+def test_late_callback_after_tracking_ended_publishes_the_cancellation_once(
+    stack: LocalStack, tiqets: TiqetsSimulator, endpoint: LocalWebhookEndpoint, order_id: str
+) -> None:
+    reference = f"shop-{order_id}"
+    url = signed_url(stack, endpoint, reference)
+    tiqets.add_order(order_id, Scenario(timeline=((0.0, "done"),)), callback_url=url)
+    started = stack.start_tracking(order_id, external_reference=reference)
+    stack.wait_for(started.execution_arn, timeout=60)
+    assert outcomes(stack, order_id) == ["TicketsReady"]
+
+    # Days later Tiqets cancels the order and calls back.
+    tiqets.set_status(order_id, "cancelled")
+    stack.wait_until(lambda: tiqets.webhook_deliveries(order_id) == [200], what="the callback")
+    first_recheck = stack.wait_for(execution_arn(stack, f"{order_id}-recheck-1"), timeout=60)
+
+    assert first_recheck["status"] == "SUCCEEDED"
+    assert outcomes(stack, order_id) == ["TicketsReady", "OrderCancelled"]
+    cancelled = stack.outcomes_for(order_id)[1]
+    assert cancelled.detail["status"] == "cancelled"
+
+    # A retried callback for the same change finds nothing new to publish.
+    status, answer = post(url, {"order_reference_id": order_id})
+    assert (status, answer) == (200, {"result": "recheck_started"})
+    second_recheck = stack.wait_for(execution_arn(stack, f"{order_id}-recheck-2"), timeout=60)
+
+    assert second_recheck["status"] == "SUCCEEDED"
+    assert outcomes(stack, order_id) == ["TicketsReady", "OrderCancelled"]
+    assert len(wait_until_all_finished(stack, order_id)) == 3
+    record = stack.record(order_id)
+    assert record is not None
+    assert record["announced_outcome"] == "OrderCancelled"
+    assert record["tracking_state"] == "finished"
+
+
+def test_callback_during_a_status_check_is_not_lost(
+    stack: LocalStack, tiqets: TiqetsSimulator, endpoint: LocalWebhookEndpoint, order_id: str
+) -> None:
+    reference = f"shop-{order_id}"
+    url = signed_url(stack, endpoint, reference)
+    # The first check is slow; a callback arrives while it is in flight, after the check read
+    # the webhook count and before the execution parks.
+    tiqets.add_order(
+        order_id,
+        Scenario(timeline=((0.0, "pending"),), faults=(Fault(delay_seconds=1.5),)),
+        callback_url=url,
+    )
+    started = stack.start_tracking(order_id, external_reference=reference)
+    stack.wait_until(lambda: tiqets.ticket_calls(order_id) == 1, what="the first check")
+
+    assert post(url, {"order_reference_id": order_id}) == (200, {"result": "noted"})
+    # With a 600 s back-off, a second check this soon can only come from the refused park.
+    stack.wait_until(lambda: tiqets.ticket_calls(order_id) == 2, what="the re-check")
+    stack.wait_until(
+        lambda: (stack.record(order_id) or {}).get("task_token"), what="the order to park"
+    )
+    tiqets.set_status(order_id, "failed")
+    execution = stack.wait_for(started.execution_arn, timeout=60)
+
+    assert execution["status"] == "SUCCEEDED"
+    assert "DynamoDb.ConditionalCheckFailedException" in failed_task_errors(
+        stack, started.execution_arn
+    )
+    assert "States.Timeout" not in failed_task_errors(stack, started.execution_arn)
+    assert only_outcome(stack, order_id).detail_type == "OrderFailed"
+    assert tiqets.ticket_calls(order_id) == 3
+    assert tiqets.webhook_deliveries(order_id) == [200]
+
+
+def test_forged_or_misdirected_callbacks_leave_a_parked_order_parked(
+    stack: LocalStack, tiqets: TiqetsSimulator, endpoint: LocalWebhookEndpoint, order_id: str
+) -> None:
+    reference = f"shop-{order_id}"
+    url = signed_url(stack, endpoint, reference)
+    tiqets.add_order(order_id, "always_pending", callback_url=url)
+    arn = park(stack, order_id, reference)
+    parked = stack.record(order_id)
+    assert parked is not None
+    other_orders_url = signed_url(stack, endpoint, f"{reference}-other")
+    forged_url = url[:-1] + ("A" if url[-1] != "A" else "B")
+    unsigned_url = url.partition("&sig=")[0]
+    body = {"order_reference_id": order_id}
+
+    answers = [
+        post(forged_url, body),
+        post(unsigned_url, body),
+        post(other_orders_url, body),
+        post(url, {"order_reference_id": "../" + order_id}),
+        post(endpoint.url + "?" + urlsplit(url).query.replace("ref=", "ref=x"), body),
+    ]
+
+    assert answers == [
+        (403, {"error": "bad_signature"}),
+        (401, {"error": "missing_signature"}),
+        (403, {"error": "callback_not_for_this_order"}),
+        (400, {"error": "invalid_order_reference_id"}),
+        (403, {"error": "bad_signature"}),
+    ]
+    assert stack.record(order_id) == parked
+    assert stack.describe(arn)["status"] == "RUNNING"
+    assert tiqets.ticket_calls(order_id) == 1
+
+    # The real callback still works.
+    tiqets.set_status(order_id, "failed")
+    assert stack.wait_for(arn, timeout=60)["status"] == "SUCCEEDED"
+    assert only_outcome(stack, order_id).detail_type == "OrderFailed"
+
+
+def test_callback_for_an_order_no_one_tracks_is_answered_200(
+    stack: LocalStack, endpoint: LocalWebhookEndpoint
+) -> None:
+    url = signed_url(stack, endpoint, "shop-unknown")
+
+    assert post(url, {"order_reference_id": 987654321}) == (200, {"result": "unknown_order"})
+    assert stack.record("987654321") is None
