@@ -1,6 +1,7 @@
-"""Loading the Tiqets API key from AWS Secrets Manager or SSM Parameter Store, with caching.
+"""Loading secrets from AWS Secrets Manager or SSM Parameter Store, with caching: the Tiqets API
+key (`load_api_key`) and the keys that sign webhook callback URLs (`load_webhook_keys`).
 
-The source names where the key lives:
+The source names where a secret lives (the same forms for both):
 
 - a Secrets Manager secret name or ARN: `tiqets-tracker/api-key`,
   `arn:aws:secretsmanager:eu-west-1:123456789012:secret:tiqets-tracker/api-key-AbCdEf`;
@@ -8,36 +9,58 @@ The source names where the key lives:
   decryption). A bare SSM parameter ARN (`arn:aws:ssm:...:parameter/...`) is read from SSM too,
   since it can never name a secret.
 
-The value is either the key itself or a JSON object holding it in `api_key`
+The API key's value is either the key itself or a JSON object holding it in `api_key`
 (`{"api_key": "..."}`, the shape the Secrets Manager console writes for key/value secrets).
 Surrounding whitespace (a trailing newline from `echo`) is removed.
 
-Values are cached for `API_KEY_CACHE_SECONDS` by Powertools' parameter cache, which lives as long
-as the Lambda container: a rotated key takes up to that long to reach a warm container, unless
-`clear_secret_cache()` is called (for example after Tiqets answers 401).
+The webhook keys' value is a JSON object `{"current": "...", "previous": "..."}`: `current` signs
+new callback URLs, and both verify (`previous` is optional). A key is text, used as its UTF-8
+bytes (`secrets.token_urlsafe(32)` makes a good one), or `base64:` followed by base64 of the key
+bytes (standard or URL-safe alphabet, padding optional); either way at least 32 bytes. See
+tiqets_tracker.callbacks for rotating them.
 
-Secrecy: the key never appears in a log record or in an error. Every failure raises
+Values are cached for `API_KEY_CACHE_SECONDS` (`WEBHOOK_KEYS_CACHE_SECONDS`) by Powertools'
+parameter cache, which lives as long as the Lambda container: a rotated key takes up to that long
+to reach a warm container, unless `clear_secret_cache()` is called (for example after Tiqets
+answers 401).
+
+Secrecy: no secret value ever appears in a log record or in an error. Every failure raises
 `ConfigurationError` whose message names the source and the reason (an AWS error code, or what is
-wrong with the value's shape) and carries no chained exception. While the key is being fetched,
-botocore's debug log of raw response bodies (which would contain the value) is suppressed.
+wrong with the value's shape) and carries no chained exception. While a value is being fetched,
+botocore's debug log of raw response bodies (which would contain the value) is suppressed;
+`aws_bodies_unlogged()` offers the same to code whose AWS calls carry other secrets (task tokens).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextvars
 import json
 import logging
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 from aws_lambda_powertools.utilities import parameters
 
 from tiqets_tracker.errors import ConfigurationError
 
-__all__ = ["API_KEY_CACHE_SECONDS", "clear_secret_cache", "load_api_key"]
+__all__ = [
+    "API_KEY_CACHE_SECONDS",
+    "MIN_WEBHOOK_KEY_BYTES",
+    "WEBHOOK_KEYS_CACHE_SECONDS",
+    "aws_bodies_unlogged",
+    "clear_secret_cache",
+    "load_api_key",
+    "load_webhook_keys",
+]
 
 API_KEY_CACHE_SECONDS = 300
+WEBHOOK_KEYS_CACHE_SECONDS = 300
+MIN_WEBHOOK_KEY_BYTES = 32
 
 _SSM_PREFIX = "ssm:"
 _JSON_KEY_FIELD = "api_key"
@@ -46,16 +69,24 @@ _SAFE_ERROR_CODE = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 # response body, which for GetSecretValue / GetParameter is the secret itself.
 _BODY_LOGGERS = ("botocore.parsers", "botocore.endpoint")
 
-_fetching_secret: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "tiqets_tracker_fetching_secret", default=False
+_WEBHOOK_KEY_FIELDS = ("current", "previous")  # the order load_webhook_keys returns them in
+_BASE64_PREFIX = "base64:"
+# Base64 in one alphabet (standard or URL-safe), padding optional.
+_BASE64_TEXT = re.compile(r"(?:[A-Za-z0-9+/]+|[A-Za-z0-9_-]+)={0,2}")
+
+_T = TypeVar("_T")
+
+_hiding_bodies: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "tiqets_tracker_hiding_bodies", default=False
 )
 
 
 class _DropRecordsWhileFetchingSecret(logging.Filter):
-    """Drops records of botocore's body loggers while this module fetches a secret value."""
+    """Drops records of botocore's body loggers while this module fetches a secret value (or
+    while `aws_bodies_unlogged` is active)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not _fetching_secret.get()
+        return not _hiding_bodies.get()
 
 
 _BODY_LOG_FILTER = _DropRecordsWhileFetchingSecret()
@@ -86,17 +117,31 @@ def load_api_key(source: str) -> str:
     Raises ConfigurationError (without the value, and without a chained exception) when the
     source is malformed, cannot be read, or holds no usable key.
     """
-    where = _parse_source(source)
-    if isinstance(where, _Failure):
-        raise ConfigurationError(f"Tiqets API key source is invalid: {where.reason}")
-    # The helpers return failures instead of raising them, so no exception is being handled
-    # here: the ConfigurationError gets neither a __cause__ nor a __context__.
-    outcome = _read_api_key(where)
-    if isinstance(outcome, _Failure):
-        raise ConfigurationError(
-            f"cannot load the Tiqets API key from {where.describe()}: {outcome.reason}"
-        ) from None
-    return outcome
+    return _load(source, "Tiqets API key", _parse_value, API_KEY_CACHE_SECONDS)
+
+
+def load_webhook_keys(source: str) -> tuple[bytes, ...]:
+    """Return the keys that sign and verify webhook callback URLs, stored at `source` as
+    `{"current": "...", "previous": "..."}`: the current key first, then the previous one when
+    there is one (and it differs). Cached like the API key, for `WEBHOOK_KEYS_CACHE_SECONDS`.
+
+    Raises ConfigurationError (without the values, and without a chained exception) when the
+    source is malformed, cannot be read, or does not hold that shape with keys of at least
+    `MIN_WEBHOOK_KEY_BYTES` bytes.
+    """
+    return _load(source, "webhook signing keys", _parse_webhook_keys, WEBHOOK_KEYS_CACHE_SECONDS)
+
+
+@contextmanager
+def aws_bodies_unlogged() -> Iterator[None]:
+    """While active (in this thread or task), botocore's debug records of raw request and
+    response bodies are dropped: for AWS calls whose bodies carry a secret, such as a task token
+    read from the tracking table or handed to SendTaskSuccess."""
+    token = _hiding_bodies.set(True)
+    try:
+        yield
+    finally:
+        _hiding_bodies.reset(token)
 
 
 def clear_secret_cache() -> None:
@@ -119,33 +164,44 @@ def _parse_source(source: str) -> _Source | _Failure:
     return _Source("secretsmanager", source)
 
 
-def _read_api_key(source: _Source) -> str | _Failure:
-    fetched = _fetch(source)
-    if isinstance(fetched, _Failure):
-        return fetched
-    return _parse_value(fetched)
+def _load(
+    source: str,
+    what: str,
+    parse: Callable[[str | bytes], _T | _Failure],
+    max_age: int,
+) -> _T:
+    where = _parse_source(source)
+    if isinstance(where, _Failure):
+        raise ConfigurationError(f"{what} source is invalid: {where.reason}")
+    # The helpers return failures instead of raising them, so no exception is being handled
+    # here: the ConfigurationError gets neither a __cause__ nor a __context__.
+    fetched = _fetch(where, max_age)
+    outcome = fetched if isinstance(fetched, _Failure) else parse(fetched)
+    if isinstance(outcome, _Failure):
+        raise ConfigurationError(
+            f"cannot load the {what} from {where.describe()}: {outcome.reason}"
+        ) from None
+    return outcome
 
 
-def _fetch(source: _Source) -> str | bytes | _Failure:
-    token = _fetching_secret.set(True)
+def _fetch(source: _Source, max_age: int) -> str | bytes | _Failure:
+    token = _hiding_bodies.set(True)
     try:
         if source.store == "ssm":
-            return parameters.get_parameter(
-                source.name, decrypt=True, max_age=API_KEY_CACHE_SECONDS
-            )
-        value: object = parameters.get_secret(source.name, max_age=API_KEY_CACHE_SECONDS)
+            return parameters.get_parameter(source.name, decrypt=True, max_age=max_age)
+        value: object = parameters.get_secret(source.name, max_age=max_age)
     except Exception as exc:  # every failure becomes a ConfigurationError; see _error_name
         return _Failure(
             f"{_error_name(exc)} (check that it exists and that this function's role may read it)"
         )
     finally:
-        _fetching_secret.reset(token)
+        _hiding_bodies.reset(token)
     if isinstance(value, str | bytes):
         return value
     return _Failure(f"unexpected value type {type(value).__name__}")
 
 
-def _parse_value(raw: str | bytes) -> str | _Failure:
+def _as_text(raw: str | bytes) -> str | _Failure:
     if isinstance(raw, bytes):
         try:
             raw = raw.decode("utf-8")
@@ -154,6 +210,13 @@ def _parse_value(raw: str | bytes) -> str | _Failure:
     text = raw.strip()
     if not text:
         return _Failure("the value is empty")
+    return text
+
+
+def _parse_value(raw: str | bytes) -> str | _Failure:
+    text = _as_text(raw)
+    if isinstance(text, _Failure):
+        return text
     # JSON only when it looks like it: a plain key made of digits must stay a plain key.
     if text[0] in '{["':
         try:
@@ -178,6 +241,58 @@ def _parse_value(raw: str | bytes) -> str | _Failure:
     if not all(char.isascii() and char.isprintable() and not char.isspace() for char in text):
         return _Failure("the key contains whitespace, control or non-ASCII characters")
     return text
+
+
+def _parse_webhook_keys(raw: str | bytes) -> tuple[bytes, ...] | _Failure:
+    text = _as_text(raw)
+    if isinstance(text, _Failure):
+        return text
+    expected = '(expected {"current": "<key>", "previous": "<optional key>"})'
+    try:
+        document: object = json.loads(text)
+    except ValueError:
+        return _Failure(f"the value is not JSON {expected}")
+    if not isinstance(document, dict) or "current" not in document:
+        return _Failure(f'the value is not a JSON object with a "current" field {expected}')
+    keys: list[bytes] = []
+    for name in _WEBHOOK_KEY_FIELDS:
+        field = document.get(name)
+        if name == "previous" and field in (None, ""):
+            continue  # no previous key: nothing is being rotated out
+        if not isinstance(field, str):
+            return _Failure(f'the "{name}" field is not a string')
+        key = _webhook_key_bytes(field)
+        if isinstance(key, _Failure):
+            return _Failure(f'the "{name}" key {key.reason}')
+        if key not in keys:
+            keys.append(key)
+    return tuple(keys)
+
+
+def _webhook_key_bytes(written: str) -> bytes | _Failure:
+    """The key a field holds. `base64:<text>` is decoded; anything else is a text key, used as
+    its UTF-8 bytes. An explicit prefix instead of a guess: a text key that happens to look
+    like base64 must not turn into different bytes in one place than in another."""
+    text = written.strip()
+    if text.startswith(_BASE64_PREFIX):
+        encoded = text.removeprefix(_BASE64_PREFIX).strip()
+        if not _BASE64_TEXT.fullmatch(encoded) or len(encoded.rstrip("=")) % 4 == 1:
+            return _Failure("is not valid base64 after its base64: prefix")
+        unpadded = encoded.rstrip("=")
+        try:
+            key = base64.urlsafe_b64decode(
+                unpadded.replace("+", "-").replace("/", "_") + "=" * (-len(unpadded) % 4)
+            )
+        except (binascii.Error, ValueError):
+            return _Failure("is not valid base64 after its base64: prefix")
+    else:
+        key = text.encode("utf-8", "surrogatepass")
+    if len(key) < MIN_WEBHOOK_KEY_BYTES:
+        return _Failure(
+            f"is shorter than {MIN_WEBHOOK_KEY_BYTES} bytes (make one with "
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    return key
 
 
 def _error_name(exc: BaseException) -> str:
