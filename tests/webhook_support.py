@@ -19,6 +19,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from tests.conftest import use_fake_aws
 from tiqets_tracker.aws import forget_clients, stepfunctions_client
 from tiqets_tracker.callbacks import CALLBACK_PATH, callback_url
 from tiqets_tracker.records import TrackingRecords
@@ -172,18 +173,13 @@ def webhook_aws(
 ) -> Iterator[WebhookAws]:
     """moto with the tracking table (its definition from template.yaml), a state machine, the
     keys secret, and the webhook's environment set."""
+    use_fake_aws(monkeypatch, REGION)
     for name, value in {
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SECURITY_TOKEN": "testing",
-        "AWS_SESSION_TOKEN": "testing",
         "TRACKING_TABLE_NAME": TABLE_NAME,
         "WEBHOOK_KEYS_SECRET": KEYS_SECRET,
         "POWERTOOLS_LOG_LEVEL": "INFO",
     }.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
     from webhook import app as webhook_app
 

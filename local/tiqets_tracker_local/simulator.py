@@ -16,7 +16,6 @@ that call it and the callback URLs it is given.
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import hmac
 import http.client
@@ -24,11 +23,10 @@ import itertools
 import json
 import math
 import re
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any, Final, Literal, get_args
 from urllib.parse import parse_qs, urlsplit
@@ -38,6 +36,7 @@ from tiqets_tracker.tiqets import OrderStatus
 
 # Relative: mypy cannot follow the editable install's mapping of local/ to tiqets_tracker_local.
 from .pdfs import make_pdf, minimal_pdf_size
+from .servers import LoopbackServer
 
 __all__ = [
     "SCENARIOS",
@@ -192,40 +191,10 @@ class _Order:
         return self.callback_url is not None and self.scenario.send_webhooks
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _Server(LoopbackServer):
     def __init__(self, address: tuple[str, int], simulator: TiqetsSimulator) -> None:
         self.simulator = simulator
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        self.connections_accepted = 0
         super().__init__(address, _Handler)
-
-    def process_request(
-        self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
-    ) -> None:
-        if isinstance(request, socket.socket):
-            with self._connections_lock:
-                self._connections.add(request)
-                self.connections_accepted += 1
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: socket.socket | tuple[bytes, socket.socket]) -> None:
-        if isinstance(request, socket.socket):
-            with self._connections_lock:
-                self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Quiet: clients hanging up mid-answer are part of the game."""
-
-    def close_connections(self) -> None:
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -359,19 +328,14 @@ class TiqetsSimulator:
         if self._server is not None or self._stopped:
             raise RuntimeError("a TiqetsSimulator starts once")
         self._server = _Server((self._host, self._port), self)
+        clock = threading.Thread(
+            target=self._run_dispatcher, name="tiqets-simulator-clock", daemon=True
+        )
+        clock.start()
         self._threads = [
-            threading.Thread(
-                target=self._server.serve_forever,
-                kwargs={"poll_interval": 0.02},
-                name="tiqets-simulator-http",
-                daemon=True,
-            ),
-            threading.Thread(
-                target=self._run_dispatcher, name="tiqets-simulator-clock", daemon=True
-            ),
+            self._server.serve_in_thread("tiqets-simulator-http", poll_interval=0.02),
+            clock,
         ]
-        for thread in self._threads:
-            thread.start()
 
     def stop(self) -> None:
         """Stop serving and every background thread (promptly) and close the socket."""
@@ -384,9 +348,7 @@ class TiqetsSimulator:
         self._stop_event.set()
         server = self._server
         if server is not None:
-            server.shutdown()
-            server.close_connections()
-            server.server_close()
+            server.stop_serving()
         # Everything left is a daemon thread: wait for them briefly, never for long.
         deadline = time.monotonic() + 0.9
         for thread in [*self._threads, *deliveries]:

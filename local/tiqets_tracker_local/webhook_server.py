@@ -17,16 +17,14 @@ host it is given (127.0.0.1 by default) and logs nothing.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
-import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlsplit
@@ -35,6 +33,7 @@ from tiqets_tracker.callbacks import CALLBACK_PATH
 
 # Relative: mypy cannot follow the editable install's mapping of local/ to tiqets_tracker_local.
 from . import lambdas
+from .servers import LoopbackServer
 
 __all__ = ["MAX_REQUEST_BYTES", "EndpointResponse", "LocalWebhookEndpoint", "http_api_event"]
 
@@ -141,38 +140,10 @@ class EndpointResponse:
         return json.loads(self.body)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _Server(LoopbackServer):
     def __init__(self, address: tuple[str, int], endpoint: LocalWebhookEndpoint) -> None:
         self.endpoint = endpoint
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
         super().__init__(address, _RequestHandler)
-
-    def process_request(
-        self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
-    ) -> None:
-        if isinstance(request, socket.socket):
-            with self._connections_lock:
-                self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: socket.socket | tuple[bytes, socket.socket]) -> None:
-        if isinstance(request, socket.socket):
-            with self._connections_lock:
-                self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Quiet: clients hanging up are not our problem."""
-
-    def close_connections(self) -> None:
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
@@ -254,22 +225,14 @@ class LocalWebhookEndpoint:
         if self._server is not None:
             raise RuntimeError("a LocalWebhookEndpoint starts once")
         self._server = _Server((self._host, self._port), self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="local-webhook-endpoint",
-            daemon=True,
-        )
-        self._thread.start()
+        self._thread = self._server.serve_in_thread("local-webhook-endpoint")
 
     def stop(self) -> None:
         """Stop serving, cut open connections and close the socket (within about a second)."""
         server, self._server = self._server, None
         if server is None:
             return
-        server.shutdown()
-        server.close_connections()
-        server.server_close()
+        server.stop_serving()
         if self._thread is not None:
             self._thread.join(timeout=1.0)
 

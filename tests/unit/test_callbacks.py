@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
+from tests.conftest import use_fake_aws
 from tiqets_tracker import callbacks
 from tiqets_tracker.callbacks import (
     CallbackRejectedError,
@@ -366,12 +367,7 @@ def test_a_body_of_exactly_the_limit_is_read() -> None:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.delenv("POWERTOOLS_PARAMETERS_MAX_AGE", raising=False)
+    use_fake_aws(monkeypatch, REGION)
     clear_secret_cache()
     with mock_aws():
         yield

@@ -19,6 +19,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from tests.conftest import use_fake_aws
 from tiqets_tracker.aws import forget_clients
 from tiqets_tracker.errors import InvalidExecutionInputError, TiqetsRequestRejectedError
 from tiqets_tracker.secrets import clear_secret_cache
@@ -64,11 +65,7 @@ def simulator() -> Iterator[TiqetsSimulator]:
 def dynamodb(
     monkeypatch: pytest.MonkeyPatch, simulator: TiqetsSimulator
 ) -> Iterator[DynamoDBClient]:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
+    use_fake_aws(monkeypatch, REGION)
     monkeypatch.setenv("TRACKING_TABLE_NAME", TABLE)
     monkeypatch.setenv("TIQETS_BASE_URL", simulator.base_url)
     monkeypatch.setenv("TIQETS_API_KEY_SECRET", SECRET_NAME)

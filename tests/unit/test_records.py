@@ -14,6 +14,7 @@ from botocore.config import Config
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from tests.conftest import use_fake_aws
 from tiqets_tracker.errors import TrackingStoreUnavailableError
 from tiqets_tracker.records import DEFAULT_RETENTION, RecordSnapshot, TrackingRecords
 from tiqets_tracker.state import OrderToTrack
@@ -41,11 +42,7 @@ def at(seconds: float) -> datetime:
 
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
+    use_fake_aws(monkeypatch, REGION)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities import parameters
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from tests.conftest import use_fake_aws
 from tiqets_tracker.errors import ConfigurationError
 from tiqets_tracker.secrets import API_KEY_CACHE_SECONDS, clear_secret_cache, load_api_key
 
@@ -28,13 +29,7 @@ API_KEY = "tq-live-7f3a9c1e5b2d4068a1c3e5f7091b2d4f"
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SECURITY_TOKEN", "testing")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.delenv("POWERTOOLS_PARAMETERS_MAX_AGE", raising=False)
+    use_fake_aws(monkeypatch, REGION)
     # Powertools caches values (and its boto3 clients) across tests: start and end clean.
     clear_secret_cache()
     with mock_aws():

@@ -25,6 +25,7 @@ import requests
 from botocore.exceptions import ClientError, EndpointConnectionError
 from moto import mock_aws
 
+from tests.conftest import use_fake_aws
 from tiqets_tracker.aws import forget_clients
 from tiqets_tracker.errors import (
     ConfigurationError,
@@ -66,11 +67,7 @@ MIB = 1024 * 1024
 def moto_s3() -> Iterator[S3Client]:
     """One moto S3 for the module (starting moto per test costs more than the tests)."""
     with pytest.MonkeyPatch.context() as env:
-        env.setenv("AWS_DEFAULT_REGION", REGION)
-        env.setenv("AWS_ACCESS_KEY_ID", "testing")
-        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
-            env.delenv(name, raising=False)
+        use_fake_aws(env, REGION)
         with mock_aws():
             client = boto3.client("s3", region_name=REGION)
             client.create_bucket(

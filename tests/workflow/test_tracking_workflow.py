@@ -10,51 +10,21 @@ import hashlib
 import json
 from typing import Any
 
-import fastjsonschema
 import pytest
 
 from tests.workflow.conftest import API_KEY, FAST_POLLING, PARKED_FOR_LONG
-from tiqets_tracker.state import load_schema
+from tests.workflow.support import (
+    failed_task_errors,
+    only_outcome,
+    states_entered,
+    track,
+    wait_until_parked,
+)
 from tiqets_tracker.wakeups import WakeResult
 from tiqets_tracker_local.simulator import Fault, Scenario, TiqetsSimulator
-from tiqets_tracker_local.stack import LocalStack, OutcomeEvent
+from tiqets_tracker_local.stack import LocalStack
 
 pytestmark = pytest.mark.workflow
-
-
-def track(stack: LocalStack, order_id: str, **kwargs: Any) -> dict[str, Any]:
-    """Track an order to the end, polling unless another state machine is given."""
-    kwargs.setdefault("state_machine_arn", stack.state_machine(**FAST_POLLING))
-    started = stack.start_tracking(order_id, **kwargs)
-    return stack.wait_for(started.execution_arn, timeout=90)
-
-
-validate_outcome = fastjsonschema.compile(load_schema("outcome_event.schema.json"))
-
-
-def only_outcome(stack: LocalStack, order_id: str) -> OutcomeEvent:
-    """The order's one outcome event, checked against the published schema."""
-    events = stack.outcomes_for(order_id)
-    assert len(events) == 1, [event.detail_type for event in events]
-    validate_outcome(events[0].detail)
-    assert events[0].detail["outcome"] == events[0].detail_type
-    return events[0]
-
-
-def states_entered(stack: LocalStack, execution_arn: str) -> list[str]:
-    return [
-        event["stateEnteredEventDetails"]["name"]
-        for event in stack.history(execution_arn)
-        if "stateEnteredEventDetails" in event
-    ]
-
-
-def failed_task_errors(stack: LocalStack, execution_arn: str) -> list[str]:
-    return [
-        event["taskFailedEventDetails"]["error"]
-        for event in stack.history(execution_arn)
-        if "taskFailedEventDetails" in event
-    ]
 
 
 def test_order_that_failed_ends_in_one_order_failed_event(
@@ -241,9 +211,7 @@ def test_parked_order_is_woken_by_the_webhook_long_before_its_timeout(
     tiqets.add_order(order_id, "always_pending")
     webhook_mode = stack.state_machine(**PARKED_FOR_LONG)
     started = stack.start_tracking(order_id, state_machine_arn=webhook_mode)
-    stack.wait_until(
-        lambda: (stack.record(order_id) or {}).get("task_token"), what="the order to park"
-    )
+    wait_until_parked(stack, order_id)
 
     tiqets.set_status(order_id, "failed")
     assert stack.wake(order_id) is WakeResult.WOKEN
@@ -276,9 +244,7 @@ def test_webhook_during_a_status_check_is_not_lost(
     # With a 600 s back-off, a second check this soon can only come from the refused park.
     stack.wait_until(lambda: tiqets.ticket_calls(order_id) == 2, what="the re-check")
     tiqets.set_status(order_id, "failed")
-    stack.wait_until(
-        lambda: (stack.record(order_id) or {}).get("task_token"), what="the order to park"
-    )
+    wait_until_parked(stack, order_id)
     assert stack.wake(order_id) is WakeResult.WOKEN
     execution = stack.wait_for(started.execution_arn, timeout=30)
 
@@ -400,9 +366,7 @@ def test_order_fulfilled_while_parked_is_woken_and_its_voucher_stored(
     tiqets.add_order(order_id, "always_pending")
     webhook_mode = stack.state_machine(**PARKED_FOR_LONG)
     started = stack.start_tracking(order_id, state_machine_arn=webhook_mode)
-    stack.wait_until(
-        lambda: (stack.record(order_id) or {}).get("task_token"), what="the order to park"
-    )
+    wait_until_parked(stack, order_id)
 
     tiqets.set_status(order_id, "done")
     assert stack.wake(order_id) is WakeResult.WOKEN

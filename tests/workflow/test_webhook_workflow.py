@@ -18,9 +18,15 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.workflow.conftest import API_KEY, PARKED_FOR_LONG
+from tests.workflow.support import (
+    failed_task_errors,
+    only_outcome,
+    outcomes,
+    wait_until_parked,
+)
 from tiqets_tracker.callbacks import callback_url_for_order
 from tiqets_tracker_local.simulator import Fault, Scenario, TiqetsSimulator
-from tiqets_tracker_local.stack import FINISHED_STATUSES, LocalStack, OutcomeEvent
+from tiqets_tracker_local.stack import FINISHED_STATUSES, LocalStack
 from tiqets_tracker_local.webhook_server import LocalWebhookEndpoint
 
 pytestmark = pytest.mark.workflow
@@ -60,24 +66,6 @@ def post(url: str, body: object) -> tuple[int, dict[str, Any]]:
         return int(error.code), json.loads(error.read())
 
 
-def outcomes(stack: LocalStack, order_id: str) -> list[str]:
-    return [event.detail_type for event in stack.outcomes_for(order_id)]
-
-
-def only_outcome(stack: LocalStack, order_id: str) -> OutcomeEvent:
-    events = stack.outcomes_for(order_id)
-    assert len(events) == 1, [event.detail_type for event in events]
-    return events[0]
-
-
-def failed_task_errors(stack: LocalStack, execution_arn: str) -> list[str]:
-    return [
-        event["taskFailedEventDetails"]["error"]
-        for event in stack.history(execution_arn)
-        if "taskFailedEventDetails" in event
-    ]
-
-
 def execution_arn(stack: LocalStack, name: str) -> str:
     prefix, _, machine = stack.state_machine_arn.rpartition(":stateMachine:")
     return f"{prefix}:execution:{machine}:{name}"
@@ -108,9 +96,7 @@ def wait_until_all_finished(stack: LocalStack, order_id: str) -> list[dict[str, 
 
 def park(stack: LocalStack, order_id: str, reference: str) -> str:
     started = stack.start_tracking(order_id, external_reference=reference)
-    stack.wait_until(
-        lambda: (stack.record(order_id) or {}).get("task_token"), what="the order to park"
-    )
+    wait_until_parked(stack, order_id)
     return started.execution_arn
 
 
