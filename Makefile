@@ -24,8 +24,10 @@ typecheck: $(STAMP)
 validate-template: $(STAMP)
 	$(BIN)/cfn-lint template.yaml
 
+ASL_FILES := $(wildcard statemachine/*.asl.json)
+
 validate-asl: $(NODE_STAMP)
-	npx --no-install asl-validator --json-path 'statemachine/*.asl.json'
+	npx --no-install asl-validator $(foreach file,$(ASL_FILES),--json-path $(file))
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
