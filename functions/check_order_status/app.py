@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tiqets_tracker.aws import dynamodb_client
 from tiqets_tracker.checking import check_order
+from tiqets_tracker.errors import TiqetsTrackerError
 from tiqets_tracker.records import TrackingRecords
 from tiqets_tracker.secrets import load_api_key
 from tiqets_tracker.settings import TiqetsConfig, require_env
@@ -52,8 +53,21 @@ def tiqets_client() -> TiqetsClient:
 @logger.inject_lambda_context(correlation_id_path="order.order_reference_id")
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # With metrics disabled (the local stack) Powertools never flushes, so it would keep every
+    # invocation's metrics: start each one from a clean set.
+    metrics.clear_metrics()
     records = TrackingRecords(require_env("TRACKING_TABLE_NAME"), dynamodb_client())
-    result = check_order(event, now=datetime.now(UTC), tiqets=tiqets_client(), records=records)
+    try:
+        result = check_order(
+            event, now=datetime.now(UTC), tiqets=_TiqetsOnFirstUse(), records=records
+        )
+    except TiqetsTrackerError as error:
+        metrics.add_dimension(name="error", value=type(error).__name__)
+        metrics.add_metric(name="FailedChecks", unit=MetricUnit.Count, value=1)
+        raise
+    # One metric, StatusChecks, per status seen ("tiqets_error" when Tiqets failed to answer).
+    seen = result.state["status"] if result.state.get("last_error") is None else "tiqets_error"
+    metrics.add_dimension(name="status", value=str(seen))
     metrics.add_metric(name="StatusChecks", unit=MetricUnit.Count, value=1)
     logger.info(
         "order checked",

@@ -39,6 +39,9 @@ def download_deadline(context: object, *, now: float) -> float | None:
 @logger.inject_lambda_context(correlation_id_path="order.order_reference_id")
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # With metrics disabled (the local stack) Powertools never flushes, so it would keep every
+    # invocation's metrics: start each one from a clean set.
+    metrics.clear_metrics()
     if event.get("action") == "mark_cancelled":
         return _mark_cancelled(event)
     try:
@@ -84,6 +87,11 @@ def _mark_cancelled(event: dict[str, Any]) -> dict[str, Any]:
         raise InvalidExecutionInputError("order.order_reference_id and order.lang must be strings")
     marked = mark_cancelled(
         VoucherConfig.from_env().bucket, order_reference_id, lang, s3=s3_client()
+    )
+    metrics.add_metric(
+        name="VouchersMarkedCancelled" if marked else "CancelledWithoutVoucher",
+        unit=MetricUnit.Count,
+        value=1,
     )
     logger.info("voucher marked cancelled" if marked else "no voucher stored to mark cancelled")
     return {"marked_cancelled": marked}

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from tiqets_tracker.backoff import (
@@ -34,7 +34,7 @@ from tiqets_tracker.errors import (
 )
 from tiqets_tracker.outcomes import Outcome, outcome_for_status
 from tiqets_tracker.records import RecordSnapshot
-from tiqets_tracker.state import OrderToTrack, TrackingSettings, format_timestamp
+from tiqets_tracker.state import OrderToTrack, TrackingSettings, format_timestamp, parse_timestamp
 from tiqets_tracker.tiqets import OrderStatus, Tickets
 
 logger = logging.getLogger(__name__)
@@ -54,6 +54,15 @@ def failure_retry_policy(policy: BackoffPolicy) -> BackoffPolicy:
         base_seconds=base,
         cap_seconds=max(base, min(policy.cap_seconds, FAILURE_RETRY_CAP_SECONDS)),
     )
+
+
+# Authentic webhooks that end a wait early, per execution. Tiqets sends one per status change
+# and retries it at most four times, so real orders stay far below this; past it (a flood
+# through a leaked callback URL) the execution stops parking on a token, and re-checks after a
+# raced write wait the back-off instead of a short pause. Every loop is then paced by the
+# back-off, which bounds the execution history (Step Functions stops at 25,000 events).
+EARLY_WAKEUP_BUDGET = 20
+RECHECK_PAUSE_SECONDS = 2
 
 
 class TicketsSource(Protocol):
@@ -110,6 +119,9 @@ def check_order(
     checks_made = _count(tracker_state.get("checks_made"), "checks_made") + 1
     consecutive_failures = _count(tracker_state.get("consecutive_failures"), "consecutive_failures")
     previous_status = tracker_state.get("status")
+    early_wakeups = _count(tracker_state.get("early_wakeups"), "early_wakeups") + int(
+        _woken_early(tracker_state, now)
+    )
     rng = seeded_rng(order.order_reference_id, format_timestamp(order.placed_at), checks_made)
 
     snapshot = records.begin_check(order, now)
@@ -123,6 +135,7 @@ def check_order(
         "information": None,
         "voucher": None,
         "failure": None,
+        "early_wakeups": early_wakeups,
     }
 
     try:
@@ -159,7 +172,15 @@ def check_order(
             # voucher step then needs the URL that status came with.
             state["tickets_pdf_url"] = tracker_state.get("tickets_pdf_url")
             state["information"] = tracker_state.get("information")
-        return _plan(state, snapshot, status, wait, consecutive_failures, confirmed=False)
+        return _plan(
+            state,
+            snapshot=snapshot,
+            settings=settings,
+            status=status,
+            wait=wait,
+            consecutive_failures=consecutive_failures,
+            confirmed=False,
+        )
     except TiqetsRequestRejectedError as error:
         records.record_failed_check(
             order.order_reference_id,
@@ -182,16 +203,39 @@ def check_order(
     wait = next_check(
         settings.policy, placed_at=order.placed_at, checked_at=now, checks_made=checks_made, rng=rng
     )
-    return _plan(state, snapshot, tickets.status, wait, consecutive_failures=0, confirmed=True)
+    return _plan(
+        state,
+        snapshot=snapshot,
+        settings=settings,
+        status=tickets.status,
+        wait=wait,
+        consecutive_failures=0,
+        confirmed=True,
+    )
+
+
+def _woken_early(tracker_state: Mapping[str, Any], now: datetime) -> bool:
+    """Whether this check comes before the wait the previous check planned had run out: a
+    webhook woke the execution, or a raced write sent it back to check."""
+    checked_at, planned_wait = (
+        tracker_state.get("checked_at"),
+        tracker_state.get("next_wait_seconds"),
+    )
+    if not isinstance(checked_at, str) or not isinstance(planned_wait, int):
+        return False
+    previous = parse_timestamp(checked_at, field="checked_at")
+    # A second of slack for the time the previous check itself took.
+    return now < previous + timedelta(seconds=planned_wait - 1)
 
 
 def _plan(
     state: dict[str, Any],
+    *,
     snapshot: RecordSnapshot,
+    settings: TrackingSettings,
     status: OrderStatus | None,
     wait: NextCheck,
     consecutive_failures: int,
-    *,
     confirmed: bool,
 ) -> CheckResult:
     """Decide the outcome, if any. A status this check did not confirm (Tiqets failed to
@@ -209,6 +253,19 @@ def _plan(
             "outcome_already_announced": outcome is not None
             and snapshot.announced_outcome == outcome.value,
             "next_wait_seconds": None if outcome is not None else wait.wait_seconds,
+            **_pacing(settings, wait, state["early_wakeups"]),
         }
     )
     return CheckResult(state=state, status=status, outcome=outcome)
+
+
+def _pacing(settings: TrackingSettings, wait: NextCheck, early_wakeups: int) -> dict[str, Any]:
+    """How the state machine waits: parked on a token (a webhook ends the wait), and how long
+    it pauses before re-checking after a webhook raced one of its writes."""
+    within_budget = early_wakeups < EARLY_WAKEUP_BUDGET
+    return {
+        "wake_on_webhook": settings.webhook_enabled and within_budget,
+        "recheck_pause_seconds": RECHECK_PAUSE_SECONDS
+        if within_budget
+        else max(RECHECK_PAUSE_SECONDS, wait.wait_seconds or settings.policy.cap_seconds),
+    }

@@ -24,6 +24,9 @@ DEFAULT_RETRY_BUDGET = 8
 # A placement time a little ahead of this Lambda's clock is clock skew; further ahead is an error.
 ALLOWED_CLOCK_SKEW = timedelta(minutes=5)
 MAX_DEADLINE_SECONDS = 86_400
+# Step Functions ends an execution at 25,000 history events; a parked round costs about 13.
+# Settings that would allow more checks than this at the cap are refused.
+MAX_ROUNDS_AT_CAP = 1_000
 
 
 @cache
@@ -164,6 +167,11 @@ class TrackingSettings:
             )
         except ValueError as error:
             raise InvalidExecutionInputError(f"settings rejected: {error}") from None
+        if policy.deadline_seconds > MAX_ROUNDS_AT_CAP * policy.cap_seconds:
+            raise InvalidExecutionInputError(
+                "settings rejected: backoff_cap_seconds is too short for deadline_seconds "
+                f"(more than {MAX_ROUNDS_AT_CAP} checks would overflow the execution history)"
+            )
         return cls(
             webhook_enabled=webhook_enabled,
             policy=policy,

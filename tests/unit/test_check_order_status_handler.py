@@ -312,3 +312,38 @@ def test_api_key_appears_in_no_output_log_error_state_or_record(
     everything = "\n".join(seen)
     assert API_KEY not in everything
     assert WRONG_API_KEY not in everything
+
+
+def test_each_check_is_counted_per_status_seen_in_an_emf_metric(
+    handler: Handler,
+    simulator: TiqetsSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    order_id = new_order(simulator, "always_pending")
+
+    handler(first_check_event(order_id))
+
+    emf = [
+        json.loads(line)
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("{") and '"_aws"' in line
+    ]
+    (metrics,) = emf
+    (directive,) = metrics["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "TiqetsTracker"
+    assert [m["Name"] for m in directive["Metrics"]] == ["StatusChecks"]
+    assert "status" in directive["Dimensions"][0]
+    assert metrics["status"] == "pending"
+    assert metrics["StatusChecks"] == [1.0]
+
+
+def test_a_malformed_event_is_refused_before_the_api_key_is_loaded(
+    handler: Handler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A secret that does not exist: loading it would raise ConfigurationError instead.
+    monkeypatch.setenv("TIQETS_API_KEY_SECRET", "tiqets-tracker/no-such-secret")
+
+    with pytest.raises(InvalidExecutionInputError):
+        handler({"order": {"order_reference_id": "../etc"}, "settings": {}})

@@ -186,6 +186,15 @@ def tracker_state(**changes: Any) -> dict[str, Any]:
     return state
 
 
+WEBHOOK_SETTINGS = {
+    "backoff_base_seconds": "600",
+    "backoff_cap_seconds": "3600",
+    "deadline_seconds": "86400",
+    "webhook_enabled": "true",
+    "retry_budget": "3",
+}
+
+
 def at(seconds: float) -> datetime:
     return PLACED_AT + timedelta(seconds=seconds)
 
@@ -680,7 +689,12 @@ def test_the_definition_parser_finds_the_fields_it_routes_on() -> None:
     fields = state_fields_read_by_the_definition()
 
     assert {"order", "outcome", "outcome_already_announced", "next_wait_seconds"} <= fields
-    assert {"settings", "webhooks_seen", "tickets_pdf_url"} <= fields
+    assert {
+        "wake_on_webhook",
+        "recheck_pause_seconds",
+        "webhooks_seen",
+        "tickets_pdf_url",
+    } <= fields
     assert "Payload" not in fields
     assert "Task" not in fields
 
@@ -734,3 +748,46 @@ def test_failures_are_retried_no_slower_than_polling_even_in_webhook_mode() -> N
     assert retry.deadline_seconds == WEBHOOK_PROFILE.deadline_seconds
     fast = failure_retry_policy(replace(WEBHOOK_PROFILE, base_seconds=1, cap_seconds=2))
     assert (fast.base_seconds, fast.cap_seconds) == (1, 2)
+
+
+def test_checks_woken_before_the_planned_wait_are_counted_as_early_wakeups(
+    world: World,
+) -> None:
+    world.answer(tickets(OrderStatus.PENDING))
+    first = world.check(tracker_state(settings=WEBHOOK_SETTINGS), at(0)).state
+    world.answer(tickets(OrderStatus.PENDING))
+
+    woken = world.check(first, at(5)).state
+    world.answer(tickets(OrderStatus.PENDING))
+    on_time = world.check(woken, at(5 + woken["next_wait_seconds"])).state
+
+    assert first["early_wakeups"] == 0
+    assert woken["early_wakeups"] == 1
+    assert on_time["early_wakeups"] == 1
+    assert woken["wake_on_webhook"] is True
+    assert woken["recheck_pause_seconds"] == 2
+
+
+def test_past_the_early_wakeup_budget_the_order_stops_parking_and_rechecks_on_the_backoff(
+    world: World,
+) -> None:
+    from tiqets_tracker.checking import EARLY_WAKEUP_BUDGET
+
+    world.answer(tickets(OrderStatus.PENDING))
+    state = world.check(tracker_state(settings=WEBHOOK_SETTINGS), at(0)).state
+    for second in range(1, EARLY_WAKEUP_BUDGET + 1):
+        world.answer(tickets(OrderStatus.PENDING))
+        state = world.check(state, at(second)).state
+
+    assert state["early_wakeups"] == EARLY_WAKEUP_BUDGET
+    assert state["wake_on_webhook"] is False
+    assert state["recheck_pause_seconds"] == state["next_wait_seconds"]
+    assert state["recheck_pause_seconds"] > 2
+
+
+def test_polling_orders_never_park_on_a_token(world: World) -> None:
+    world.answer(tickets(OrderStatus.PENDING))
+
+    state = world.check(tracker_state(), at(1)).state
+
+    assert state["wake_on_webhook"] is False

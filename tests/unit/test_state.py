@@ -380,3 +380,17 @@ def test_largest_durations_are_accepted() -> None:
 
     assert settings.policy.base_seconds == settings.policy.deadline_seconds == 86_400
     assert settings.retry_budget == 1000
+
+
+def test_a_cap_too_short_for_the_deadline_is_refused_to_protect_the_execution_history() -> None:
+    raw = {
+        "webhook_enabled": "false",
+        "backoff_base_seconds": "1",
+        "backoff_cap_seconds": "60",
+        "deadline_seconds": "86400",
+        "retry_budget": "",
+    }
+
+    with pytest.raises(InvalidExecutionInputError, match="too short for deadline_seconds"):
+        TrackingSettings.from_raw(raw)
+    assert TrackingSettings.from_raw(raw | {"backoff_cap_seconds": "87"}).policy.cap_seconds == 87

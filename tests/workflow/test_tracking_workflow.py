@@ -20,6 +20,7 @@ from tests.workflow.support import (
     track,
     wait_until_parked,
 )
+from tiqets_tracker.checking import EARLY_WAKEUP_BUDGET
 from tiqets_tracker.wakeups import WakeResult
 from tiqets_tracker_local.simulator import Fault, Scenario, TiqetsSimulator
 from tiqets_tracker_local.stack import LocalStack
@@ -396,3 +397,34 @@ def test_corrupt_voucher_is_never_stored_and_ends_in_tracking_failed(
     assert listed.get("KeyCount", 0) == 0
     # The first attempt and the state machine's three retries (MaxAttempts 3) all refused it.
     assert failed_task_errors(stack, execution["executionArn"]).count("VoucherDownloadError") == 4
+
+
+def test_a_flood_of_wakeups_stops_parking_once_the_early_wakeup_budget_is_spent(
+    stack: LocalStack, tiqets: TiqetsSimulator, order_id: str
+) -> None:
+    tiqets.add_order(order_id, "always_pending")
+    short_parks = stack.state_machine(
+        WebhookEnabled="true", BackoffBaseSeconds="5", BackoffCapSeconds="5", DeadlineSeconds="600"
+    )
+    started = stack.start_tracking(order_id, state_machine_arn=short_parks)
+
+    used_tokens: set[str | None] = {None}
+    for _ in range(EARLY_WAKEUP_BUDGET):
+        stack.wait_until(
+            lambda: (stack.record(order_id) or {}).get("task_token") not in used_tokens,
+            what="the order to park again",
+        )
+        used_tokens.add((stack.record(order_id) or {})["task_token"])
+        assert stack.wake(order_id) is WakeResult.WOKEN
+    stack.wait_until(
+        lambda: "WaitBeforeNextCheck" in states_entered(stack, started.execution_arn),
+        what="a timed wait",
+    )
+    tiqets.set_status(order_id, "failed")
+    execution = stack.wait_for(started.execution_arn, timeout=30)
+
+    entered = states_entered(stack, started.execution_arn)
+    assert execution["status"] == "SUCCEEDED"
+    assert entered.count("ParkUntilWebhookOrTimeout") == EARLY_WAKEUP_BUDGET
+    assert only_outcome(stack, order_id).detail_type == "OrderFailed"
+    assert tiqets.ticket_calls(order_id) == EARLY_WAKEUP_BUDGET + 2
