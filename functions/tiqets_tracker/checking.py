@@ -217,10 +217,12 @@ def check_order(
 def _woken_early(tracker_state: Mapping[str, Any], now: datetime) -> bool:
     """Whether this check comes before the wait the previous check planned had run out: a
     webhook woke the execution, or a raced write sent it back to check."""
-    checked_at, planned_wait = (
-        tracker_state.get("checked_at"),
-        tracker_state.get("next_wait_seconds"),
-    )
+    if isinstance(tracker_state.get("outcome"), str):
+        # The previous check planned an outcome, not a wait: only a webhook racing the outcome's
+        # record (RecordOutcome, EndTracking) sends the execution back here.
+        return True
+    checked_at = tracker_state.get("checked_at")
+    planned_wait = tracker_state.get("next_wait_seconds")
     if not isinstance(checked_at, str) or not isinstance(planned_wait, int):
         return False
     previous = parse_timestamp(checked_at, field="checked_at")

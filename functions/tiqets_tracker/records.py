@@ -149,9 +149,12 @@ class TrackingRecords:
                 return None
             raise TrackingStoreUnavailableError(_describe(error)) from None
 
-    def claim_recheck(self, order_reference_id: str, now: datetime) -> int | None:
+    def claim_recheck(
+        self, order_reference_id: str, now: datetime, *, min_interval: timedelta
+    ) -> int | None:
         """Hand a finished order back to the workflow for one re-check. Returns the re-check's
-        number, or None when one is already under way (the order is active again)."""
+        number, or None when one is already under way (the order is active again) or the last
+        one started less than `min_interval` ago."""
         try:
             item = self._update(
                 order_reference_id,
@@ -160,9 +163,12 @@ class TrackingRecords:
                     ":active": {"S": "active"},
                     ":finished": {"S": "finished"},
                     ":now": {"S": format_timestamp(now)},
+                    ":cutoff": {"S": format_timestamp(now - min_interval)},
                     ":one": {"N": "1"},
                 },
-                condition="tracking_state = :finished",
+                # Timestamps share one format, so they compare as strings.
+                condition="tracking_state = :finished AND "
+                "(attribute_not_exists(last_recheck_at) OR last_recheck_at < :cutoff)",
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":

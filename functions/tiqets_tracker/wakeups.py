@@ -13,7 +13,7 @@ outcome that was not announced before; at most one re-check runs per order at a 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -21,9 +21,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from tiqets_tracker.errors import TrackingStoreUnavailableError
 from tiqets_tracker.records import TrackingRecords
+from tiqets_tracker.state import format_timestamp
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions.client import SFNClient
+
+# At most one re-check per order this often: a flood of callbacks for a finished order must not
+# become a flood of Tiqets calls. A callback inside the window is answered 429 with Retry-After,
+# and Tiqets retries it after 1, 2, 4 and 8 minutes, so no change is lost.
+MIN_RECHECK_INTERVAL = timedelta(seconds=60)
 
 # The token was used, expired or belongs to an execution that ended: nothing is parked.
 _STALE_TOKEN_ERRORS = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
@@ -34,6 +40,7 @@ class WakeResult(StrEnum):
     NOTED = "noted"  # the execution is busy checking; its next parking step sees the webhook
     RECHECK_STARTED = "recheck_started"  # tracking had ended; a re-check execution started
     RECHECK_RUNNING = "recheck_running"  # tracking had ended and a re-check already runs
+    RECHECK_DEFERRED = "recheck_deferred"  # the last re-check started moments ago: ask again
     FINISHED = "finished"  # tracking had ended and no state machine was given to re-check
     UNKNOWN_ORDER = "unknown_order"  # no order of that ID is tracked
 
@@ -79,8 +86,11 @@ def _start_recheck(
     now: datetime,
 ) -> WakeResult:
     order_reference_id = item["order_reference_id"]["S"]
-    recheck = records.claim_recheck(order_reference_id, now)
+    recheck = records.claim_recheck(order_reference_id, now, min_interval=MIN_RECHECK_INTERVAL)
     if recheck is None:
+        last = item.get("last_recheck_at", {}).get("S")
+        if last is not None and last >= format_timestamp(now - MIN_RECHECK_INTERVAL):
+            return WakeResult.RECHECK_DEFERRED
         return WakeResult.RECHECK_RUNNING
     order = {
         "order_reference_id": order_reference_id,

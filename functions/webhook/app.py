@@ -12,14 +12,17 @@ Answers, always JSON:
   nothing changed: 401 missing_signature, 403 bad_signature, 403 callback_not_for_this_order,
   400 missing_body / body_not_json / invalid_order_reference_id / ambiguous_query,
   413 body_too_large, 404 not_found, 405 method_not_allowed.
+- 429 `{"error": "recheck_too_soon"}` with Retry-After for an authentic callback for a finished
+  order re-checked less than a minute ago: Tiqets retries it, so nothing is lost.
 - 503 `{"error": "try_again_later"}` when AWS (DynamoDB, Step Functions, Secrets Manager) or the
   configuration fails: Tiqets retries after 1, 2, 4 and 8 minutes, which is what we want.
 
 The order of checks keeps an unauthenticated request away from the tracking table: signature,
 then body, then the order's record. No Tiqets call is made here: the workflow asks Tiqets.
-Rate limiting per order lives in the workflow (a pause before a re-check after a raced webhook,
-one re-check execution per finished order at a time), so a flood of authentic callbacks cannot
-become a flood of Tiqets calls and this handler needs no limiter of its own.
+Rate limiting per order lives in the domain: the workflow pauses before a re-check after a raced
+webhook and stops parking after a budget of early wake-ups, and a finished order gets at most one
+re-check a minute (the 429 above), so a flood of authentic callbacks cannot become a flood of
+Tiqets calls.
 
 Never logged: the signature, the query string, the raw path, the body and the task token. Logged:
 the order ID, the result or the reason.
@@ -50,6 +53,7 @@ from tiqets_tracker.callbacks import (
 )
 from tiqets_tracker.errors import ConfigurationError, TrackingStoreUnavailableError
 from tiqets_tracker.settings import require_env
+from tiqets_tracker.wakeups import MIN_RECHECK_INTERVAL, WakeResult
 
 # debug=False always: Powertools' debug mode (POWERTOOLS_DEV, POWERTOOLS_EVENT_HANDLER_DEBUG)
 # prints every event, whose query string holds the callback secret.
@@ -105,6 +109,14 @@ def receive_callback() -> Response[str]:
             state_machine_arn=state_machine_arn,
         )
     logger.info("callback handled", extra={"result": result.value})
+    if result is WakeResult.RECHECK_DEFERRED:
+        # The order was re-checked moments ago: Tiqets retries a non-200 within minutes.
+        return _answer(
+            429,
+            {"error": "recheck_too_soon"},
+            outcome=result.value,
+            headers={"Retry-After": str(int(MIN_RECHECK_INTERVAL.total_seconds()))},
+        )
     return _answer(200, {"result": result.value}, outcome=result.value)
 
 

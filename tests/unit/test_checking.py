@@ -791,3 +791,15 @@ def test_polling_orders_never_park_on_a_token(world: World) -> None:
     state = world.check(tracker_state(), at(1)).state
 
     assert state["wake_on_webhook"] is False
+
+
+def test_a_recheck_after_an_outcome_was_planned_counts_as_an_early_wakeup(world: World) -> None:
+    world.answer(tickets(OrderStatus.FAILED))
+    planned = world.check(tracker_state(settings=WEBHOOK_SETTINGS), at(0)).state
+    world.answer(tickets(OrderStatus.FAILED))
+
+    rechecked = world.check(planned, at(3)).state
+
+    assert planned["outcome"] == "OrderFailed"
+    assert planned["early_wakeups"] == 0
+    assert rechecked["early_wakeups"] == 1

@@ -239,16 +239,18 @@ def test_webhook_for_an_unknown_order_creates_nothing(records: TrackingRecords) 
 
 # -- claim_recheck and release_recheck ---------------------------------------------------------
 
+NO_INTERVAL = timedelta(0)
+
 
 def test_recheck_is_claimed_only_from_a_finished_order(
     records: TrackingRecords, dynamodb: DynamoDBClient
 ) -> None:
     records.begin_check(ORDER, at(1))
 
-    assert records.claim_recheck(ORDER_ID, at(10)) is None
+    assert records.claim_recheck(ORDER_ID, at(10), min_interval=NO_INTERVAL) is None
 
     set_attribute(dynamodb, "tracking_state", {"S": "finished"})
-    assert records.claim_recheck(ORDER_ID, at(3600)) == 1
+    assert records.claim_recheck(ORDER_ID, at(3600), min_interval=NO_INTERVAL) == 1
     item = stored(records)
     assert item["tracking_state"] == {"S": "active"}
     assert item["last_recheck_at"] == {"S": "2026-06-01T13:00:00.000Z"}
@@ -260,8 +262,8 @@ def test_second_claim_while_a_recheck_is_under_way_gets_none(
     records.begin_check(ORDER, at(1))
     set_attribute(dynamodb, "tracking_state", {"S": "finished"})
 
-    assert records.claim_recheck(ORDER_ID, at(3600)) == 1
-    assert records.claim_recheck(ORDER_ID, at(3601)) is None
+    assert records.claim_recheck(ORDER_ID, at(3600), min_interval=NO_INTERVAL) == 1
+    assert records.claim_recheck(ORDER_ID, at(3601), min_interval=NO_INTERVAL) is None
 
 
 def test_released_recheck_can_be_claimed_again_with_the_next_number(
@@ -272,7 +274,7 @@ def test_released_recheck_can_be_claimed_again_with_the_next_number(
 
     numbers = []
     for minute in range(3):
-        claimed = records.claim_recheck(ORDER_ID, at(3600 + 60 * minute))
+        claimed = records.claim_recheck(ORDER_ID, at(3600 + 60 * minute), min_interval=NO_INTERVAL)
         numbers.append(claimed)
         records.release_recheck(ORDER_ID)
         assert stored(records)["tracking_state"] == {"S": "finished"}
@@ -281,7 +283,7 @@ def test_released_recheck_can_be_claimed_again_with_the_next_number(
 
 
 def test_recheck_of_an_unknown_order_is_not_claimed(records: TrackingRecords) -> None:
-    assert records.claim_recheck("9999999", at(1)) is None
+    assert records.claim_recheck("9999999", at(1), min_interval=NO_INTERVAL) is None
     assert records.get("9999999") is None
 
 
@@ -338,7 +340,9 @@ THROTTLED = "ProvisionedThroughputExceededException"
             id="record_failed_check",
         ),
         pytest.param(lambda r: r.note_webhook(ORDER_ID, at(1)), id="note_webhook"),
-        pytest.param(lambda r: r.claim_recheck(ORDER_ID, at(1)), id="claim_recheck"),
+        pytest.param(
+            lambda r: r.claim_recheck(ORDER_ID, at(1), min_interval=NO_INTERVAL), id="claim_recheck"
+        ),
         pytest.param(lambda r: r.release_recheck(ORDER_ID), id="release_recheck"),
     ],
 )
@@ -404,3 +408,18 @@ def test_unreachable_table_is_a_store_unavailable_error(aws_env: None) -> None:
         records.begin_check(ORDER, at(1))
     with pytest.raises(TrackingStoreUnavailableError, match="could not be reached"):
         records.get(ORDER_ID)
+
+
+def test_claim_recheck_refuses_a_second_recheck_within_the_minimum_interval(
+    records: TrackingRecords, dynamodb: DynamoDBClient
+) -> None:
+    records.begin_check(ORDER, at(1))
+    set_attribute(dynamodb, "tracking_state", {"S": "finished"})
+    assert records.claim_recheck(ORDER_ID, at(3600), min_interval=timedelta(seconds=60)) == 1
+    records.release_recheck(ORDER_ID)
+
+    too_soon = records.claim_recheck(ORDER_ID, at(3630), min_interval=timedelta(seconds=60))
+    later = records.claim_recheck(ORDER_ID, at(3661), min_interval=timedelta(seconds=60))
+
+    assert too_soon is None
+    assert later == 2

@@ -194,6 +194,26 @@ def test_callback_for_a_finished_order_while_its_recheck_starts_answers_200(
     assert (answer.status_code, answer.result) == (200, "recheck_running")
 
 
+def test_callback_for_an_order_rechecked_moments_ago_asks_tiqets_to_retry_later(
+    aws: WebhookAws,
+) -> None:
+    aws.track("1111122", external_reference="shop-53", finished=True)
+    assert invoke(callback("1111122", "shop-53")).result == "recheck_started"
+    # The re-check ended (as the state machine's EndTracking leaves it) moments later.
+    aws.dynamodb.update_item(
+        TableName=aws.records.table_name,
+        Key={"order_reference_id": {"S": "1111122"}},
+        UpdateExpression="SET tracking_state = :finished",
+        ExpressionAttributeValues={":finished": {"S": "finished"}},
+    )
+
+    answer = invoke(callback("1111122", "shop-53"))
+
+    assert (answer.status_code, answer.error) == (429, "recheck_too_soon")
+    assert answer.headers["retry-after"] == "60"
+    assert aws.calls_of("StartExecution") == 1
+
+
 def test_stack_wide_url_wakes_any_tracked_order(aws: WebhookAws) -> None:
     aws.track("1111120", external_reference="shop-51")
     aws.track("1111121")

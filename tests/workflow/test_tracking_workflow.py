@@ -296,7 +296,15 @@ def test_cancellation_after_done_is_announced_once_and_tags_the_voucher(
     assert stack.wake(order_id) is WakeResult.RECHECK_STARTED
     (first,) = recheck_executions(stack, order_id)
     stack.wait_for(first["executionArn"])
-    # Tiqets retries a callback it thinks failed: the second changes nothing.
+    # A second callback moments later is deferred (the webhook answers 429, Tiqets retries).
+    assert stack.wake(order_id) is WakeResult.RECHECK_DEFERRED
+    # Tiqets' retry comes minutes later; the record is moved there instead of the clock.
+    stack.client("dynamodb").update_item(
+        TableName=stack.tracking_table_name,
+        Key={"order_reference_id": {"S": order_id}},
+        UpdateExpression="SET last_recheck_at = :long_ago",
+        ExpressionAttributeValues={":long_ago": {"S": "2000-01-01T00:00:00.000Z"}},
+    )
     assert stack.wake(order_id) is WakeResult.RECHECK_STARTED
     second = next(
         e for e in recheck_executions(stack, order_id) if e["executionArn"] != first["executionArn"]

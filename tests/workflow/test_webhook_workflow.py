@@ -169,7 +169,17 @@ def test_late_callback_after_tracking_ended_publishes_the_cancellation_once(
     cancelled = stack.outcomes_for(order_id)[1]
     assert cancelled.detail["status"] == "cancelled"
 
-    # A retried callback for the same change finds nothing new to publish.
+    # A repeated callback moments later is deferred: 429, which Tiqets retries within minutes.
+    status, answer = post(url, {"order_reference_id": order_id})
+    assert (status, answer) == (429, {"error": "recheck_too_soon"})
+    # Its retry, minutes later (the record is moved there instead of the clock), finds nothing
+    # new to publish.
+    stack.client("dynamodb").update_item(
+        TableName=stack.tracking_table_name,
+        Key={"order_reference_id": {"S": order_id}},
+        UpdateExpression="SET last_recheck_at = :long_ago",
+        ExpressionAttributeValues={":long_ago": {"S": "2000-01-01T00:00:00.000Z"}},
+    )
     status, answer = post(url, {"order_reference_id": order_id})
     assert (status, answer) == (200, {"result": "recheck_started"})
     second_recheck = stack.wait_for(execution_arn(stack, f"{order_id}-recheck-2"), timeout=60)
