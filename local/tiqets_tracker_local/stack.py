@@ -98,12 +98,15 @@ class LocalStack:
         stack_name: str = "tiqets-tracker-local",
         region: str = DEFAULT_REGION,
         log_level: str = "WARNING",
+        allow_loopback_vouchers: bool = True,
     ) -> None:
         self.stack_name = stack_name
         self.region = region
         self._api_key = api_key
         self._tiqets_base_url = tiqets_base_url
         self._log_level = log_level
+        # Vouchers over http from loopback (the simulator); False keeps the production rules.
+        self._allow_loopback_vouchers = allow_loopback_vouchers
         self._base_parameters = dict(parameters or {})
         self._sam_template = load_sam_template()
         self.template = translate(self._sam_template, region)
@@ -338,7 +341,7 @@ class LocalStack:
         environment.update(
             {
                 "TIQETS_BASE_URL": self._tiqets_base_url,
-                "VOUCHER_ALLOW_LOOPBACK_HTTP": "true",
+                "VOUCHER_ALLOW_LOOPBACK_HTTP": "true" if self._allow_loopback_vouchers else "false",
                 "POWERTOOLS_LOG_LEVEL": self._log_level,
                 "POWERTOOLS_METRICS_DISABLED": "true",
             }
