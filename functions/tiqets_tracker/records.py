@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tiqets_tracker.errors import TrackingStoreUnavailableError
+from tiqets_tracker.secrets import aws_bodies_unlogged
 from tiqets_tracker.state import OrderToTrack, format_timestamp
 
 if TYPE_CHECKING:
@@ -191,11 +192,12 @@ class TrackingRecords:
 
     def get(self, order_reference_id: str) -> dict[str, Any] | None:
         try:
-            response = self._client.get_item(
-                TableName=self.table_name,
-                Key={"order_reference_id": {"S": order_reference_id}},
-                ConsistentRead=True,
-            )
+            with aws_bodies_unlogged():  # the item may hold a task token
+                response = self._client.get_item(
+                    TableName=self.table_name,
+                    Key={"order_reference_id": {"S": order_reference_id}},
+                    ConsistentRead=True,
+                )
         except (ClientError, BotoCoreError) as error:
             raise TrackingStoreUnavailableError(_describe(error)) from None
         return response.get("Item")
@@ -218,7 +220,8 @@ class TrackingRecords:
         if condition:
             request["ConditionExpression"] = condition
         try:
-            response = self._client.update_item(**request)
+            with aws_bodies_unlogged():  # the item returned may hold a task token
+                response = self._client.update_item(**request)
         except ClientError as error:
             if condition and error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise

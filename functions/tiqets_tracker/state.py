@@ -53,7 +53,15 @@ def parse_timestamp(value: str, *, field: str) -> datetime:
         raise InvalidExecutionInputError(f"{field} is not an RFC 3339 timestamp") from None
     if parsed.tzinfo is None:
         raise InvalidExecutionInputError(f"{field} must carry a UTC offset")
-    return parsed.astimezone(UTC)
+    return as_utc(parsed, field=field)
+
+
+def as_utc(moment: datetime, *, field: str) -> datetime:
+    """The moment in UTC; refused when its offset pushes it out of the years 1 to 9999."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise InvalidExecutionInputError(f"{field} is outside the years 1 to 9999") from None
 
 
 def format_timestamp(moment: datetime) -> str:

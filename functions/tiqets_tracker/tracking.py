@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from tiqets_tracker.callbacks import callback_url_for_order
 from tiqets_tracker.errors import InvalidExecutionInputError
-from tiqets_tracker.state import DEFAULT_LANG, OrderToTrack, format_timestamp
+from tiqets_tracker.state import DEFAULT_LANG, OrderToTrack, as_utc, format_timestamp
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions.client import SFNClient
@@ -60,8 +60,12 @@ def build_execution_input(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Validated execution input; raises InvalidExecutionInputError with a readable reason."""
-    if placed_at is not None and placed_at.tzinfo is None:
-        raise InvalidExecutionInputError("placed_at must be timezone-aware")
+    if placed_at is not None:
+        if not isinstance(placed_at, datetime):
+            raise InvalidExecutionInputError("placed_at must be a datetime")
+        if placed_at.tzinfo is None:
+            raise InvalidExecutionInputError("placed_at must be timezone-aware")
+        placed_at = as_utc(placed_at, field="placed_at")
     moment = now or datetime.now(UTC)
     payload: dict[str, Any] = {
         "order_reference_id": order_reference_id,
