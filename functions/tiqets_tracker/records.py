@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tiqets_tracker.errors import TrackingStoreUnavailableError
-from tiqets_tracker.secrets import aws_bodies_unlogged
+from tiqets_tracker.quiet_logs import aws_bodies_unlogged
 from tiqets_tracker.state import OrderToTrack, format_timestamp
 
 if TYPE_CHECKING:

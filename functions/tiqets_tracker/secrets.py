@@ -35,24 +35,20 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextvars
 import json
-import logging
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
-from aws_lambda_powertools.utilities import parameters
-
 from tiqets_tracker.errors import ConfigurationError
+from tiqets_tracker.quiet_logs import aws_bodies_unlogged
 
 __all__ = [
     "API_KEY_CACHE_SECONDS",
     "MIN_WEBHOOK_KEY_BYTES",
     "WEBHOOK_KEYS_CACHE_SECONDS",
-    "aws_bodies_unlogged",
+    "aws_bodies_unlogged",  # re-exported from quiet_logs
     "clear_secret_cache",
     "load_api_key",
     "load_webhook_keys",
@@ -65,33 +61,12 @@ MIN_WEBHOOK_KEY_BYTES = 32
 _SSM_PREFIX = "ssm:"
 _JSON_KEY_FIELD = "api_key"
 _SAFE_ERROR_CODE = re.compile(r"[A-Za-z0-9_.-]{1,100}")
-# botocore loggers that write raw HTTP bodies at DEBUG level: `botocore.parsers` logs every
-# response body, which for GetSecretValue / GetParameter is the secret itself.
-_BODY_LOGGERS = ("botocore.parsers", "botocore.endpoint")
-
 _WEBHOOK_KEY_FIELDS = ("current", "previous")  # the order load_webhook_keys returns them in
 _BASE64_PREFIX = "base64:"
 # Base64 in one alphabet (standard or URL-safe), padding optional.
 _BASE64_TEXT = re.compile(r"(?:[A-Za-z0-9+/]+|[A-Za-z0-9_-]+)={0,2}")
 
 _T = TypeVar("_T")
-
-_hiding_bodies: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "tiqets_tracker_hiding_bodies", default=False
-)
-
-
-class _DropRecordsWhileFetchingSecret(logging.Filter):
-    """Drops records of botocore's body loggers while this module fetches a secret value (or
-    while `aws_bodies_unlogged` is active)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not _hiding_bodies.get()
-
-
-_BODY_LOG_FILTER = _DropRecordsWhileFetchingSecret()
-for _logger_name in _BODY_LOGGERS:
-    logging.getLogger(_logger_name).addFilter(_BODY_LOG_FILTER)
 
 
 @dataclass(frozen=True)
@@ -132,20 +107,10 @@ def load_webhook_keys(source: str) -> tuple[bytes, ...]:
     return _load(source, "webhook signing keys", _parse_webhook_keys, WEBHOOK_KEYS_CACHE_SECONDS)
 
 
-@contextmanager
-def aws_bodies_unlogged() -> Iterator[None]:
-    """While active (in this thread or task), botocore's debug records of raw request and
-    response bodies are dropped: for AWS calls whose bodies carry a secret, such as a task token
-    read from the tracking table or handed to SendTaskSuccess."""
-    token = _hiding_bodies.set(True)
-    try:
-        yield
-    finally:
-        _hiding_bodies.reset(token)
-
-
 def clear_secret_cache() -> None:
     """Forget every cached value (and the AWS clients Powertools holds for them)."""
+    from aws_lambda_powertools.utilities import parameters
+
     # Powertools leaves clear_caches unannotated.
     parameters.clear_caches()  # type: ignore[no-untyped-call]
 
@@ -185,17 +150,19 @@ def _load(
 
 
 def _fetch(source: _Source, max_age: int) -> str | bytes | _Failure:
-    token = _hiding_bodies.set(True)
+    # Imported here: the Parameters utility pulls in boto3 and more, and a cold start that never
+    # reads a secret (a malformed event) should not pay for it.
+    from aws_lambda_powertools.utilities import parameters
+
     try:
-        if source.store == "ssm":
-            return parameters.get_parameter(source.name, decrypt=True, max_age=max_age)
-        value: object = parameters.get_secret(source.name, max_age=max_age)
+        with aws_bodies_unlogged():
+            if source.store == "ssm":
+                return parameters.get_parameter(source.name, decrypt=True, max_age=max_age)
+            value: object = parameters.get_secret(source.name, max_age=max_age)
     except Exception as exc:  # every failure becomes a ConfigurationError; see _error_name
         return _Failure(
             f"{_error_name(exc)} (check that it exists and that this function's role may read it)"
         )
-    finally:
-        _hiding_bodies.reset(token)
     if isinstance(value, str | bytes):
         return value
     return _Failure(f"unexpected value type {type(value).__name__}")
