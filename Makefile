@@ -4,12 +4,17 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+BENCH_STAMP := $(VENV)/.bench-installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
 
-.PHONY: demo test lint typecheck validate-template validate-asl clean
+.PHONY: demo test lint typecheck validate-template validate-asl clean bench
 
 demo: $(STAMP)
 	$(BIN)/tiqets-tracker demo
+
+# Benchmarks (not tests): rewrites BENCHMARKS.md; about 6 minutes on a 2-core machine.
+bench: $(BENCH_STAMP)
+	$(BIN)/python bench/run.py
 
 test: lint typecheck validate-template validate-asl
 	$(BIN)/pytest -q
@@ -33,6 +38,10 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json

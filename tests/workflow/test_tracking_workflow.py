@@ -206,22 +206,30 @@ def test_malformed_execution_input_fails_fast_with_a_readable_reason(
     assert stack.outcomes_for("../etc/passwd") == []
 
 
-def test_parked_order_is_woken_by_the_webhook_long_before_its_timeout(
-    stack: LocalStack, tiqets: TiqetsSimulator, order_id: str
-) -> None:
+def park_then_wake(
+    stack: LocalStack, tiqets: TiqetsSimulator, order_id: str, *, becomes: str
+) -> dict[str, Any]:
+    """Park a pending order for ten minutes, let Tiqets change it, and wake it as the webhook
+    would; return the finished execution (only the wake-up can finish it this soon)."""
     tiqets.add_order(order_id, "always_pending")
     webhook_mode = stack.state_machine(**PARKED_FOR_LONG)
     started = stack.start_tracking(order_id, state_machine_arn=webhook_mode)
     wait_until_parked(stack, order_id)
 
-    tiqets.set_status(order_id, "failed")
+    tiqets.set_status(order_id, becomes)
     assert stack.wake(order_id) is WakeResult.WOKEN
-    execution = stack.wait_for(started.execution_arn, timeout=30)
+    return stack.wait_for(started.execution_arn, timeout=30)
+
+
+def test_parked_order_is_woken_by_the_webhook_long_before_its_timeout(
+    stack: LocalStack, tiqets: TiqetsSimulator, order_id: str
+) -> None:
+    execution = park_then_wake(stack, tiqets, order_id, becomes="failed")
 
     assert execution["status"] == "SUCCEEDED"
     assert only_outcome(stack, order_id).detail_type == "OrderFailed"
     assert tiqets.ticket_calls(order_id) == 2
-    assert "States.Timeout" not in failed_task_errors(stack, started.execution_arn)
+    assert "States.Timeout" not in failed_task_errors(stack, execution["executionArn"])
     record = stack.record(order_id)
     assert record is not None
     assert record["webhook_count"] == 1
@@ -372,14 +380,7 @@ def test_instant_order_ends_in_tickets_ready_with_the_voucher_stored(
 def test_order_fulfilled_while_parked_is_woken_and_its_voucher_stored(
     stack: LocalStack, tiqets: TiqetsSimulator, order_id: str
 ) -> None:
-    tiqets.add_order(order_id, "always_pending")
-    webhook_mode = stack.state_machine(**PARKED_FOR_LONG)
-    started = stack.start_tracking(order_id, state_machine_arn=webhook_mode)
-    wait_until_parked(stack, order_id)
-
-    tiqets.set_status(order_id, "done")
-    assert stack.wake(order_id) is WakeResult.WOKEN
-    execution = stack.wait_for(started.execution_arn, timeout=30)
+    execution = park_then_wake(stack, tiqets, order_id, becomes="done")
 
     assert execution["status"] == "SUCCEEDED"
     event = only_outcome(stack, order_id)
