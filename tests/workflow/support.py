@@ -55,3 +55,14 @@ def wait_until_parked(stack: LocalStack, order_id: str) -> None:
     stack.wait_until(
         lambda: (stack.record(order_id) or {}).get("task_token"), what="the order to park"
     )
+
+
+def pretend_last_recheck_was_long_ago(stack: LocalStack, order_id: str) -> None:
+    """Move the order's last re-check far into the past, so the next callback is not inside the
+    one-re-check-a-minute window (instead of waiting a minute of real time)."""
+    stack.client("dynamodb").update_item(
+        TableName=stack.tracking_table_name,
+        Key={"order_reference_id": {"S": order_id}},
+        UpdateExpression="SET last_recheck_at = :long_ago",
+        ExpressionAttributeValues={":long_ago": {"S": "2000-01-01T00:00:00.000Z"}},
+    )

@@ -16,6 +16,7 @@ from tests.workflow.conftest import API_KEY, FAST_POLLING, PARKED_FOR_LONG
 from tests.workflow.support import (
     failed_task_errors,
     only_outcome,
+    pretend_last_recheck_was_long_ago,
     states_entered,
     track,
     wait_until_parked,
@@ -307,12 +308,7 @@ def test_cancellation_after_done_is_announced_once_and_tags_the_voucher(
     # A second callback moments later is deferred (the webhook answers 429, Tiqets retries).
     assert stack.wake(order_id) is WakeResult.RECHECK_DEFERRED
     # Tiqets' retry comes minutes later; the record is moved there instead of the clock.
-    stack.client("dynamodb").update_item(
-        TableName=stack.tracking_table_name,
-        Key={"order_reference_id": {"S": order_id}},
-        UpdateExpression="SET last_recheck_at = :long_ago",
-        ExpressionAttributeValues={":long_ago": {"S": "2000-01-01T00:00:00.000Z"}},
-    )
+    pretend_last_recheck_was_long_ago(stack, order_id)
     assert stack.wake(order_id) is WakeResult.RECHECK_STARTED
     second = next(
         e for e in recheck_executions(stack, order_id) if e["executionArn"] != first["executionArn"]

@@ -22,6 +22,7 @@ from tests.workflow.support import (
     failed_task_errors,
     only_outcome,
     outcomes,
+    pretend_last_recheck_was_long_ago,
     wait_until_parked,
 )
 from tiqets_tracker.callbacks import callback_url_for_order
@@ -174,12 +175,7 @@ def test_late_callback_after_tracking_ended_publishes_the_cancellation_once(
     assert (status, answer) == (429, {"error": "recheck_too_soon"})
     # Its retry, minutes later (the record is moved there instead of the clock), finds nothing
     # new to publish.
-    stack.client("dynamodb").update_item(
-        TableName=stack.tracking_table_name,
-        Key={"order_reference_id": {"S": order_id}},
-        UpdateExpression="SET last_recheck_at = :long_ago",
-        ExpressionAttributeValues={":long_ago": {"S": "2000-01-01T00:00:00.000Z"}},
-    )
+    pretend_last_recheck_was_long_ago(stack, order_id)
     status, answer = post(url, {"order_reference_id": order_id})
     assert (status, answer) == (200, {"result": "recheck_started"})
     second_recheck = stack.wait_for(execution_arn(stack, f"{order_id}-recheck-2"), timeout=60)
