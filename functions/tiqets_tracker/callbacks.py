@@ -286,7 +286,7 @@ def wake_for_callback(
     records: TrackingRecords,
     stepfunctions: SFNClient,
     now: datetime,
-    state_machine_arn: str | None,
+    state_machine_arn: str,
 ) -> WakeResult:
     """Wake the tracker of the order named by an authentic callback, if the callback's URL was
     issued for that order.

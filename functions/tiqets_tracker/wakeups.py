@@ -41,7 +41,6 @@ class WakeResult(StrEnum):
     RECHECK_STARTED = "recheck_started"  # tracking had ended; a re-check execution started
     RECHECK_RUNNING = "recheck_running"  # tracking had ended and a re-check already runs
     RECHECK_DEFERRED = "recheck_deferred"  # the last re-check started moments ago: ask again
-    FINISHED = "finished"  # tracking had ended and no state machine was given to re-check
     UNKNOWN_ORDER = "unknown_order"  # no order of that ID is tracked
 
 
@@ -51,14 +50,12 @@ def wake_tracker(
     records: TrackingRecords,
     stepfunctions: SFNClient,
     now: datetime,
-    state_machine_arn: str | None = None,
+    state_machine_arn: str,
 ) -> WakeResult:
     item = records.note_webhook(order_reference_id, now)
     if item is None:
         return WakeResult.UNKNOWN_ORDER
     if item.get("tracking_state", {}).get("S") == "finished":
-        if state_machine_arn is None:
-            return WakeResult.FINISHED
         return _start_recheck(item, records, stepfunctions, state_machine_arn, now)
     token = item.get("task_token", {}).get("S")
     if not token:

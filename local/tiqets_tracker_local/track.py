@@ -52,7 +52,6 @@ LANG: Final = re.compile(r"[a-z]{2}")
 MAX_DEADLINE_SECONDS: Final = 86400
 _PREFLIGHT_TIMEOUT_SECONDS: Final = 10.0
 _POLL_SECONDS: Final = 0.2
-_FINISHED: Final = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
 
 class UsageError(Exception):
@@ -342,6 +341,8 @@ def _failure(failure: Any) -> dict[str, Any] | None:
 
 def _follow(stack: Any, order_reference_id: str, execution_arn: str, out: TextIO) -> dict[str, Any]:
     """Wait for the execution to finish, saying each status Tiqets reports as it comes."""
+    from tiqets_tracker_local.stack import FINISHED_STATUSES
+
     seen: tuple[Any, Any] = (None, None)
     while True:
         described: dict[str, Any] = stack.describe(execution_arn)
@@ -351,7 +352,7 @@ def _follow(stack: Any, order_reference_id: str, execution_arn: str, out: TextIO
             status = now[0] or "nothing (the check failed)"
             _say(out, f"check {int(now[1])}: Tiqets says {status}")
             seen = now
-        if described["status"] in _FINISHED:
+        if described["status"] in FINISHED_STATUSES:
             return described
         time.sleep(_POLL_SECONDS)
 
