@@ -26,6 +26,7 @@ from tiqets_tracker.records import TrackingRecords
 from tiqets_tracker.secrets import clear_secret_cache
 from tiqets_tracker.state import OrderToTrack
 from tiqets_tracker_local.lambdas import LocalLambdaContext
+from tiqets_tracker_local.stack import create_table_request
 from tiqets_tracker_local.template import load_sam_template
 from tiqets_tracker_local.webhook_server import http_api_event
 
@@ -189,12 +190,7 @@ def webhook_aws(
     with mock_aws(config={"stepfunctions": {"execute_state_machine": execute_state_machine}}):
         dynamodb: DynamoDBClient = boto3.client("dynamodb", region_name=REGION)
         properties = _tracking_table_properties()
-        dynamodb.create_table(
-            TableName=TABLE_NAME,
-            AttributeDefinitions=properties["AttributeDefinitions"],
-            KeySchema=properties["KeySchema"],
-            BillingMode=properties["BillingMode"],
-        )
+        dynamodb.create_table(**create_table_request(TABLE_NAME, properties))
         boto3.client("secretsmanager", region_name=REGION).create_secret(
             Name=KEYS_SECRET, SecretString=keys if keys is not None else keys_secret_value()
         )

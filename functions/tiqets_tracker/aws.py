@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_events.client import EventBridgeClient
     from mypy_boto3_s3.client import S3Client
     from mypy_boto3_stepfunctions.client import SFNClient
 
-_READ_TIMEOUT_SECONDS = {"dynamodb": 5, "stepfunctions": 5, "s3": 60}
+_READ_TIMEOUT_SECONDS = {"dynamodb": 5, "stepfunctions": 5, "events": 5, "s3": 60}
 
 
 @cache
@@ -38,6 +39,11 @@ def dynamodb_client() -> DynamoDBClient:
 
 def stepfunctions_client() -> SFNClient:
     client: SFNClient = _client("stepfunctions")
+    return client
+
+
+def events_client() -> EventBridgeClient:
+    client: EventBridgeClient = _client("events")
     return client
 
 

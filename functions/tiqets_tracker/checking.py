@@ -70,7 +70,9 @@ class TicketsSource(Protocol):
 
 
 class RecordStore(Protocol):
-    def begin_check(self, order: OrderToTrack, now: datetime) -> RecordSnapshot: ...
+    def begin_check(
+        self, order: OrderToTrack, now: datetime, *, execution_arn: str | None = None
+    ) -> RecordSnapshot: ...
 
     def record_check(
         self,
@@ -103,6 +105,16 @@ def _count(raw: object, field: str) -> int:
     return raw
 
 
+def _execution_arn(raw: object) -> str | None:
+    """The execution's own ARN (PrepareTracking puts it in the state; absent in states that
+    began before it did)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not raw.startswith("arn:") or len(raw) > 2048:
+        raise InvalidExecutionInputError("execution_arn must be the execution's ARN")
+    return raw
+
+
 def check_order(
     tracker_state: object,
     *,
@@ -124,9 +136,11 @@ def check_order(
     )
     rng = seeded_rng(order.order_reference_id, format_timestamp(order.placed_at), checks_made)
 
-    snapshot = records.begin_check(order, now)
+    execution_arn = _execution_arn(tracker_state.get("execution_arn"))
+    snapshot = records.begin_check(order, now, execution_arn=execution_arn)
     state: dict[str, Any] = {
         "order": order.to_json(),
+        "execution_arn": execution_arn,
         "settings": dict(tracker_state["settings"]),
         "checks_made": checks_made,
         "checked_at": format_timestamp(now),

@@ -68,3 +68,8 @@ class VoucherRejectedError(TiqetsTrackerError):
 class TrackingStoreUnavailableError(TiqetsTrackerError):
     """The tracking table could not be read or written (throttling, a service error).
     The state machine retries the step; the order is not lost."""
+
+
+class SweepActionNotPublishedError(TiqetsTrackerError):
+    """The sweep acted on an order (a restart, giving up) but could not publish the event that
+    says so. The action stands; the sweep's invocation fails so that its error alarm fires."""

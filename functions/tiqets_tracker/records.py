@@ -10,10 +10,16 @@ Attributes (the state machine writes some of them directly, see order_tracking.a
 - `checks_made`, `last_checked_at`, `last_status`, `status_history`, `last_error`.
 - `announced_outcome`, `announced_at`, `voucher`, `failure`: the last outcome published.
 - `expires_at`: epoch seconds for DynamoDB TTL.
+- `execution_arn`: the execution that last began a status check (or that the sweep started).
+- `sweep_partition` ("open") and `open_since`: set while tracking has not ended with a published
+  outcome; they key the sparse `OpenOrders` index the sweep reads (see sweep.py). Ending
+  tracking removes them, so the index holds only orders still in someone's hands.
+- `sweep_restarts`, `last_swept_at`, `sweep_gave_up_at`: what the sweep did to the order.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -30,6 +36,9 @@ if TYPE_CHECKING:
 # Long enough for a cancellation weeks after the visit date to still find the record.
 DEFAULT_RETENTION = timedelta(days=180)
 
+OPEN_ORDERS_INDEX = "OpenOrders"
+OPEN_PARTITION = "open"
+
 
 @dataclass(frozen=True)
 class RecordSnapshot:
@@ -40,14 +49,26 @@ class RecordSnapshot:
     last_status: str | None
 
 
-def _string(item: dict[str, Any], name: str) -> str | None:
-    value = item.get(name)
+def text_attribute(item: Mapping[str, Any] | None, name: str) -> str | None:
+    """A string attribute of an item as DynamoDB returns it, or None."""
+    value = (item or {}).get(name)
     return value["S"] if value and "S" in value else None
 
 
-def _number(item: dict[str, Any], name: str) -> int:
-    value = item.get(name)
+def count_attribute(item: Mapping[str, Any] | None, name: str) -> int:
+    """A number attribute of an item as DynamoDB returns it, 0 when absent."""
+    value = (item or {}).get(name)
     return int(value["N"]) if value and "N" in value else 0
+
+
+def order_input_from_record(item: Mapping[str, Any]) -> dict[str, Any]:
+    """The execution input that tracks the record's order again (a re-check, a restart)."""
+    return {
+        "order_reference_id": item["order_reference_id"]["S"],
+        "lang": text_attribute(item, "lang") or "en",
+        "external_reference": text_attribute(item, "external_reference"),
+        "placed_at": text_attribute(item, "placed_at"),
+    }
 
 
 class TrackingRecords:
@@ -65,17 +86,30 @@ class TrackingRecords:
     def __repr__(self) -> str:
         return f"TrackingRecords(table_name={self.table_name!r})"
 
-    def begin_check(self, order: OrderToTrack, now: datetime) -> RecordSnapshot:
+    def begin_check(
+        self, order: OrderToTrack, now: datetime, *, execution_arn: str | None = None
+    ) -> RecordSnapshot:
         """Create the record on the first check, and read what the check must compare against.
-        Must run before Tiqets is asked, so a webhook after this point changes the count."""
-        item = self._update(
-            order.order_reference_id,
+        Must run before Tiqets is asked, so a webhook after this point changes the count.
+        Also marks the order open for the sweep until tracking ends with a published outcome."""
+        expression = (
             "SET webhook_count = if_not_exists(webhook_count, :zero), "
             "tracking_state = :active, lang = :lang, placed_at = :placed_at, "
             "external_reference = :external_reference, "
             "first_checked_at = if_not_exists(first_checked_at, :now), "
-            "expires_at = :expires_at",
-            {
+            "expires_at = :expires_at, sweep_partition = :open, "
+            "open_since = if_not_exists(open_since, :now)"
+        )
+        extra: dict[str, Any] = {}
+        if execution_arn is not None:
+            expression += ", execution_arn = :execution_arn"
+            extra[":execution_arn"] = {"S": execution_arn}
+        item = self._update(
+            order.order_reference_id,
+            expression,
+            extra
+            | {
+                ":open": {"S": OPEN_PARTITION},
                 ":zero": {"N": "0"},
                 ":active": {"S": "active"},
                 ":lang": {"S": order.lang},
@@ -88,9 +122,9 @@ class TrackingRecords:
             },
         )
         return RecordSnapshot(
-            webhook_count=_number(item, "webhook_count"),
-            announced_outcome=_string(item, "announced_outcome"),
-            last_status=_string(item, "last_status"),
+            webhook_count=count_attribute(item, "webhook_count"),
+            announced_outcome=text_attribute(item, "announced_outcome"),
+            last_status=text_attribute(item, "last_status"),
         )
 
     def record_check(
@@ -175,7 +209,7 @@ class TrackingRecords:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return None
             raise TrackingStoreUnavailableError(_describe(error)) from None
-        return _number(item, "recheck_count")
+        return count_attribute(item, "recheck_count")
 
     def release_recheck(self, order_reference_id: str) -> None:
         """Undo claim_recheck when the re-check could not be started."""
@@ -189,6 +223,86 @@ class TrackingRecords:
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise TrackingStoreUnavailableError(_describe(error)) from None
+
+    def open_orders(self, *, opened_before: datetime) -> Iterator[str]:
+        """IDs of the orders whose tracking has not ended with a published outcome, opened
+        before the given time (oldest first), from the sparse OpenOrders index."""
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": OPEN_ORDERS_INDEX,
+            "KeyConditionExpression": "sweep_partition = :open AND open_since < :cutoff",
+            "ExpressionAttributeValues": {
+                ":open": {"S": OPEN_PARTITION},
+                ":cutoff": {"S": format_timestamp(opened_before)},
+            },
+        }
+        while True:
+            try:
+                page = self._client.query(**request)
+            except (ClientError, BotoCoreError) as error:
+                raise TrackingStoreUnavailableError(_describe(error)) from None
+            for item in page.get("Items", []):
+                yield item["order_reference_id"]["S"]
+            if "LastEvaluatedKey" not in page:
+                return
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def claim_sweep_restart(
+        self,
+        order_reference_id: str,
+        *,
+        seen_execution_arn: str,
+        restarted_execution_arn: str,
+        now: datetime,
+    ) -> bool:
+        """Hand an order whose execution ended without an outcome to a new execution. False
+        when the record changed since the sweep read it (the order ended, or another execution
+        or sweep took it over)."""
+        return self._sweep_update(
+            order_reference_id,
+            "SET execution_arn = :restarted, last_swept_at = :now, tracking_state = :active "
+            "ADD sweep_restarts :one",
+            {
+                ":restarted": {"S": restarted_execution_arn},
+                ":now": {"S": format_timestamp(now)},
+                ":active": {"S": "active"},
+                ":one": {"N": "1"},
+            },
+            seen_execution_arn=seen_execution_arn,
+        )
+
+    def give_up_sweeping(
+        self, order_reference_id: str, *, seen_execution_arn: str, now: datetime
+    ) -> bool:
+        """Take an order the sweep restarted too often out of the sweep: a person has to look
+        at it. False when the record changed since the sweep read it."""
+        return self._sweep_update(
+            order_reference_id,
+            "SET sweep_gave_up_at = :now, last_swept_at = :now REMOVE sweep_partition, open_since",
+            {":now": {"S": format_timestamp(now)}},
+            seen_execution_arn=seen_execution_arn,
+        )
+
+    def _sweep_update(
+        self,
+        order_reference_id: str,
+        expression: str,
+        values: dict[str, Any],
+        *,
+        seen_execution_arn: str,
+    ) -> bool:
+        try:
+            self._update(
+                order_reference_id,
+                expression,
+                values | {":seen": {"S": seen_execution_arn}, ":open": {"S": OPEN_PARTITION}},
+                condition="sweep_partition = :open AND execution_arn = :seen",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise TrackingStoreUnavailableError(_describe(error)) from None
+        return True
 
     def get(self, order_reference_id: str) -> dict[str, Any] | None:
         try:

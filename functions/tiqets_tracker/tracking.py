@@ -29,6 +29,7 @@ __all__ = [
     "TrackingStarted",
     "build_execution_input",
     "callback_url_for_order",
+    "execution_arn_for",
     "execution_name",
     "start_tracking",
 ]
@@ -103,7 +104,7 @@ def start_tracking(
         )
     except client.exceptions.ExecutionAlreadyExists:
         return TrackingStarted(
-            execution_arn=_execution_arn(state_machine_arn, name), already_tracked=True
+            execution_arn=execution_arn_for(state_machine_arn, name), already_tracked=True
         )
     # Step Functions answers a repeated start with the same name and the same input, while the
     # first execution still runs, with that execution's ARN and start date instead of an error.
@@ -111,7 +112,7 @@ def start_tracking(
     return TrackingStarted(execution_arn=response["executionArn"], already_tracked=already)
 
 
-def _execution_arn(state_machine_arn: str, name: str) -> str:
+def execution_arn_for(state_machine_arn: str, name: str) -> str:
     # arn:<partition>:states:<region>:<account>:stateMachine:<machine>
     #   -> arn:<partition>:states:<region>:<account>:execution:<machine>:<name>
     prefix, _, machine = state_machine_arn.rpartition(":stateMachine:")

@@ -124,6 +124,7 @@ class LocalStack:
         self._queue_url = ""
         self._function_names: list[str] = []
         self.webhook_function_name: str | None = None
+        self.sweep_function_name = ""
 
     def __repr__(self) -> str:
         return f"LocalStack(stack_name={self.stack_name!r}, region={self.region!r})"
@@ -210,12 +211,7 @@ class LocalStack:
         dynamodb = self.client("dynamodb")
         for logical, properties in self._resources_of("AWS::DynamoDB::Table"):
             name = self.resolver.physical_ids[logical]
-            dynamodb.create_table(
-                TableName=name,
-                AttributeDefinitions=properties["AttributeDefinitions"],
-                KeySchema=properties["KeySchema"],
-                BillingMode=properties.get("BillingMode", "PAY_PER_REQUEST"),
-            )
+            dynamodb.create_table(**create_table_request(name, properties))
             ttl = properties.get("TimeToLiveSpecification")
             if ttl:
                 dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
@@ -264,7 +260,7 @@ class LocalStack:
         events.put_rule(
             Name=f"{self.stack_name}-all-outcomes",
             EventBusName=self.event_bus_name,
-            EventPattern=json.dumps({"source": ["tiqets-tracker"]}),
+            EventPattern=json.dumps({"source": ["tiqets-tracker", "tiqets-tracker.sweep"]}),
         )
         events.put_targets(
             Rule=f"{self.stack_name}-all-outcomes",
@@ -336,6 +332,8 @@ class LocalStack:
             self._function_names.append(name)
             if logical == "WebhookFunction":
                 self.webhook_function_name = name
+            if logical == "SweepOrdersFunction":
+                self.sweep_function_name = name
         # In-process handlers share this process's environment; the functions' variables do
         # not conflict, and these are the ones that differ from a deployment.
         environment.update(
@@ -458,6 +456,26 @@ class LocalStack:
 
     def outcome_events(self) -> list[OutcomeEvent]:
         """Every outcome event published so far (drained from the subscriber queue)."""
+        return [event for event in self._published_events() if event.source == "tiqets-tracker"]
+
+    def sweep_events(self) -> list[OutcomeEvent]:
+        """Every event the sweep published so far (what it did to which order)."""
+        return [
+            event for event in self._published_events() if event.source == "tiqets-tracker.sweep"
+        ]
+
+    def sweep(self) -> dict[str, Any]:
+        """Run the scheduled sweep once, as its schedule would (through Lambda, in-process);
+        returns its report, or raises RuntimeError with the Lambda's error."""
+        response = self.client("lambda").invoke(
+            FunctionName=self.sweep_function_name, Payload=b"{}"
+        )
+        payload: dict[str, Any] = json.loads(response["Payload"].read())
+        if response.get("FunctionError"):
+            raise RuntimeError(f"the sweep failed: {payload.get('errorType')}: {payload}")
+        return payload
+
+    def _published_events(self) -> list[OutcomeEvent]:
         sqs: SQSClient = self.client("sqs")
         with self._events_lock:
             while True:
@@ -505,6 +523,19 @@ class LocalStack:
             return None
         deserializer = TypeDeserializer()
         return {key: deserializer.deserialize(value) for key, value in item.items()}
+
+
+def create_table_request(table_name: str, properties: Mapping[str, Any]) -> dict[str, Any]:
+    """CreateTable's arguments for an AWS::DynamoDB::Table's (resolved) properties."""
+    request: dict[str, Any] = {
+        "TableName": table_name,
+        "AttributeDefinitions": properties["AttributeDefinitions"],
+        "KeySchema": properties["KeySchema"],
+        "BillingMode": properties.get("BillingMode", "PAY_PER_REQUEST"),
+    }
+    if "GlobalSecondaryIndexes" in properties:
+        request["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
+    return request
 
 
 def render_definition(definition: str, substitutions: Mapping[str, Any]) -> str:

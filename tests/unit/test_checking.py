@@ -58,7 +58,9 @@ class FakeRecords:
     journal: list[str]
     records: dict[str, FakeRecord] = field(default_factory=dict)
 
-    def begin_check(self, order: OrderToTrack, now: datetime) -> RecordSnapshot:
+    def begin_check(
+        self, order: OrderToTrack, now: datetime, *, execution_arn: str | None = None
+    ) -> RecordSnapshot:
         self.journal.append("begin_check")
         record = self.records.setdefault(order.order_reference_id, FakeRecord())
         return RecordSnapshot(

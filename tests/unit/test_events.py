@@ -58,7 +58,9 @@ class FakeRecords:
     webhook_count: int = 0
     checked: list[str] = field(default_factory=list)
 
-    def begin_check(self, order: OrderToTrack, now: datetime) -> RecordSnapshot:
+    def begin_check(
+        self, order: OrderToTrack, now: datetime, *, execution_arn: str | None = None
+    ) -> RecordSnapshot:
         return RecordSnapshot(
             webhook_count=self.webhook_count, announced_outcome=None, last_status=None
         )
@@ -153,8 +155,11 @@ def test_first_check_sample_is_what_prepare_tracking_builds() -> None:
     # "order.$": "$" - the execution input itself.
     assert parameters["order.$"] == "$"
     assert sample["order"] == load(STATE_MACHINE_INPUT)
+    # "execution_arn.$": the execution's own ARN, from the context object.
+    assert parameters["execution_arn.$"] == "$$.Execution.Id"
+    assert sample["execution_arn"].startswith("arn:aws:states:")
     for key, value in parameters.items():
-        if key not in {"order.$", "settings"}:
+        if key not in {"order.$", "execution_arn.$", "settings"}:
             assert sample[key] == value, key
     assert set(sample["settings"]) == set(parameters["settings"])
     assert all(isinstance(value, str) for value in sample["settings"].values())
