@@ -115,12 +115,50 @@ LOG_DELIVERY_ACTIONS = {
 }
 
 
-def test_only_log_delivery_actions_are_granted_on_all_resources(
+# Sending X-Ray traces supports no resource-level permissions either.
+TRACE_WRITING_ACTIONS = {
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+}
+
+
+def test_only_log_delivery_and_trace_writing_are_granted_on_all_resources(
     cfn_template: dict[str, Any],
 ) -> None:
+    unscoped = set()
     for where, statement in policy_statements(cfn_template):
         if statement.get("Effect") == "Allow" and statement.get("Resource") == "*":
-            assert set(statement["Action"]) <= LOG_DELIVERY_ACTIONS, where
+            actions = set(statement["Action"])
+            assert actions <= LOG_DELIVERY_ACTIONS | TRACE_WRITING_ACTIONS, where
+            unscoped |= actions
+    assert unscoped == LOG_DELIVERY_ACTIONS | TRACE_WRITING_ACTIONS
+
+
+def test_every_role_is_the_templates_own_without_aws_managed_policies(
+    cfn_template: dict[str, Any],
+) -> None:
+    """SAM would attach AWSLambdaBasicExecutionRole (logs on every log group) and
+    AWSXrayWriteOnlyAccess; the template's own roles grant each function its log group only."""
+    roles = resources_of(cfn_template, "AWS::IAM::Role")
+    for name, role in roles.items():
+        for arn in role["Properties"].get("ManagedPolicyArns", []):
+            assert arn == {"Ref": "TraceWritingPolicy"}, f"{name} attaches {arn}"
+    functions = resources_of(cfn_template, "AWS::Lambda::Function")
+    assert len(functions) == 4
+    for name, function in functions.items():
+        (role_name, attribute) = function["Properties"]["Role"]["Fn::GetAtt"]
+        assert attribute == "Arn"
+        log_group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        (policy,) = roles[role_name]["Properties"]["Policies"][:1]
+        (logs,) = [
+            statement
+            for statement in policy["PolicyDocument"]["Statement"]
+            if any(action.startswith("logs:") for action in statement["Action"])
+        ]
+        assert set(logs["Action"]) == {"logs:CreateLogStream", "logs:PutLogEvents"}, name
+        assert logs["Resource"] == {"Fn::GetAtt": [log_group, "Arn"]}, name
 
 
 def test_every_error_the_definition_matches_is_a_named_error_or_an_aws_one(
