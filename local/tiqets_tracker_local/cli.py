@@ -168,9 +168,10 @@ def _add_status(commands: argparse._SubParsersAction[_Parser]) -> None:
         help="show an order's tracking record and execution on a deployed stack",
         description=(
             "Shows the tracking record (status history, checks, webhook wake-ups, outcome,"
-            " failure, voucher location in S3) and the state of the order's execution, read from"
-            " the deployed stack (its TrackingTableName and StateMachineArn outputs) with boto3"
-            " and the usual AWS credential chain."
+            " failure, voucher location in S3, restarts by the sweep) and the state of the"
+            " execution that looks after the order now (the first, a re-check or a restart),"
+            " read from the deployed stack (its TrackingTableName and StateMachineArn outputs)"
+            " with boto3 and the usual AWS credential chain."
         ),
         epilog=operate.EXIT_CODES_HELP,
     )

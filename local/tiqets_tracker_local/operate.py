@@ -152,7 +152,7 @@ def read_status(stack: DeployedStack, order_reference_id: str) -> dict[str, Any]
     from boto3.dynamodb.types import TypeDeserializer
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from tiqets_tracker.tracking import execution_name
+    from tiqets_tracker.tracking import execution_arn_for, execution_name
 
     table = stack.output("TrackingTableName")
     state_machine_arn = stack.output("StateMachineArn")
@@ -174,8 +174,11 @@ def read_status(stack: DeployedStack, order_reference_id: str) -> dict[str, Any]
         if item is None
         else {key: _plain(deserializer.deserialize(value)) for key, value in item.items()}
     )
-    prefix, _, machine = state_machine_arn.rpartition(":stateMachine:")
-    execution_arn = f"{prefix}:execution:{machine}:{execution_name(order_reference_id)}"
+    # The record names the execution that looks after the order now (a re-check, a restart by
+    # the sweep); before its first check, only the first execution's name is known.
+    execution_arn = (record or {}).get("execution_arn") or execution_arn_for(
+        state_machine_arn, execution_name(order_reference_id)
+    )
     execution: dict[str, Any] | None
     sfn = stack.client("stepfunctions")
     try:
@@ -209,6 +212,8 @@ def read_status(stack: DeployedStack, order_reference_id: str) -> dict[str, Any]
         "voucher": voucher,
         "voucher_location": _voucher_location(voucher),
         "execution": execution,
+        "sweep_restarts": record.get("sweep_restarts", 0),
+        "sweep_gave_up_at": record.get("sweep_gave_up_at"),
     }
 
 
@@ -264,6 +269,12 @@ def run_status(
         f"execution:       {execution['status'] if execution else '-'}"
         f" {execution['arn'] if execution else ''}".rstrip(),
     ]
+    if status["sweep_restarts"] or status["sweep_gave_up_at"]:
+        gave_up = status["sweep_gave_up_at"]
+        lines.append(
+            f"sweep:           restarted {status['sweep_restarts']} time(s)"
+            + (f", gave up at {gave_up}" if gave_up else "")
+        )
     if status["failure"]:
         failure = status["failure"]
         lines.append(

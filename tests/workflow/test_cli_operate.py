@@ -136,6 +136,36 @@ def test_status_shows_the_record_the_outcome_the_voucher_and_the_execution(
     assert status["execution"]["status"] in ("RUNNING", "SUCCEEDED")
     assert f"s3://{BUCKET}/vouchers/4200003/en.pdf" in text
     assert "pending at 2026-11-26T10:00:00Z, done at 2026-11-26T10:11:00Z" in text
+    assert "sweep:" not in text
+
+
+def test_status_shows_the_execution_the_record_names_and_what_the_sweep_did(
+    deployed: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    restarted = sfn.start_execution(
+        stateMachineArn=deployed["StateMachineArn"], name="4200005-sweep-2", input="{}"
+    )["executionArn"]
+    put_record(
+        {
+            "order_reference_id": {"S": "4200005"},
+            "tracking_state": {"S": "active"},
+            "execution_arn": {"S": restarted},
+            "sweep_restarts": {"N": "2"},
+        }
+    )
+
+    code = main(["status", "4200005", "--stack", STACK, "--json"])
+    status = json.loads(capsys.readouterr().out.splitlines()[-1])
+    main(["status", "4200005", "--stack", STACK])
+    text = capsys.readouterr().out
+
+    assert code == EXIT_OK
+    assert status["execution"]["arn"] == restarted
+    assert status["sweep_restarts"] == 2
+    assert status["sweep_gave_up_at"] is None
+    assert "sweep:           restarted 2 time(s)\n" in text
+    assert f"execution:       {status['execution']['status']} {restarted}" in text
 
 
 def test_status_of_an_order_the_stack_does_not_track_is_one_line_and_exit_8(
