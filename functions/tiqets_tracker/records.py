@@ -38,6 +38,9 @@ DEFAULT_RETENTION = timedelta(days=180)
 
 OPEN_ORDERS_INDEX = "OpenOrders"
 OPEN_PARTITION = "open"
+# A webhook's re-check claimed this recently may not have begun its first check yet (and so
+# not recorded its execution): the sweep leaves such an order alone.
+RECENT_RECHECK = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -256,8 +259,8 @@ class TrackingRecords:
         now: datetime,
     ) -> bool:
         """Hand an order whose execution ended without an outcome to a new execution. False
-        when the record changed since the sweep read it (the order ended, or another execution
-        or sweep took it over)."""
+        when the record changed since the sweep read it (the order ended, or another execution,
+        a webhook's re-check or another sweep took it over)."""
         return self._sweep_update(
             order_reference_id,
             "SET execution_arn = :restarted, last_swept_at = :now, tracking_state = :active "
@@ -269,6 +272,7 @@ class TrackingRecords:
                 ":one": {"N": "1"},
             },
             seen_execution_arn=seen_execution_arn,
+            now=now,
         )
 
     def give_up_sweeping(
@@ -281,6 +285,7 @@ class TrackingRecords:
             "SET sweep_gave_up_at = :now, last_swept_at = :now REMOVE sweep_partition, open_since",
             {":now": {"S": format_timestamp(now)}},
             seen_execution_arn=seen_execution_arn,
+            now=now,
         )
 
     def _sweep_update(
@@ -290,13 +295,20 @@ class TrackingRecords:
         values: dict[str, Any],
         *,
         seen_execution_arn: str,
+        now: datetime,
     ) -> bool:
         try:
             self._update(
                 order_reference_id,
                 expression,
-                values | {":seen": {"S": seen_execution_arn}, ":open": {"S": OPEN_PARTITION}},
-                condition="sweep_partition = :open AND execution_arn = :seen",
+                values
+                | {
+                    ":seen": {"S": seen_execution_arn},
+                    ":open": {"S": OPEN_PARTITION},
+                    ":recent": {"S": format_timestamp(now - RECENT_RECHECK)},
+                },
+                condition="sweep_partition = :open AND execution_arn = :seen AND "
+                "(attribute_not_exists(last_recheck_at) OR last_recheck_at < :recent)",
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":

@@ -205,3 +205,21 @@ def test_an_action_whose_event_cannot_be_published_stands_and_fails_the_sweep(
     # Both orders were restarted (the first failed publish did not stop the sweep), once each.
     assert world.executions() == ["6666661-sweep-1", "6666662-sweep-1"]
     assert world.sweep().swept == []
+
+
+def test_an_order_a_webhook_just_handed_to_a_re_check_is_left_alone(world: World) -> None:
+    """The re-check execution records itself only at its first check: until then the record
+    still names the ended execution, and a restart would run a second one beside it."""
+    world.open_order("7777777", execution_arn=execution_arn_for(world.state_machine_arn, "x"))
+    world.dynamodb.update_item(
+        TableName=TABLE,
+        Key={"order_reference_id": {"S": "7777777"}},
+        UpdateExpression="SET last_recheck_at = :moments_ago",
+        ExpressionAttributeValues={":moments_ago": {"S": "2026-06-02T11:59:00.000Z"}},
+    )
+
+    report = world.sweep()
+
+    assert report.swept == []
+    assert report.skipped == 1
+    assert world.executions() == []
