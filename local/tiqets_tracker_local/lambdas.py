@@ -5,8 +5,11 @@ interpreter invokes Lambdas through moto's Lambda backend, which ends in
 `moto.awslambda.models.LambdaFunction.invoke`: that one method is replaced, while a local stack
 is up, by a call of the handler registered for the function's name. Errors come back the way the
 Lambda Python runtime reports them (`errorType` is the exception class name), so the state
-machine's Retry and Catch see the same names as on AWS. This is a moto internal: moto is pinned
-to the 5.2 series in pyproject.toml, and tests/workflow prove the seam still works.
+machine's Retry and Catch see the same names as on AWS. A `SimulatedRuntimeFailure` (see
+aws_faults.py) stands for the runtime itself dying (a timeout, an out-of-memory kill): it is
+reported with its AWS error type (`Sandbox.Timedout`, `Lambda.Unknown`) and no stack trace, as
+Lambda reports those. This is a moto internal: moto is pinned to the 5.2 series in
+pyproject.toml, and tests/workflow prove the seam still works.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from unittest import mock
+
+from tiqets_tracker_local.aws_faults import SimulatedRuntimeFailure
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -131,6 +136,8 @@ def invoke_registered(function_name: str, event: Any) -> tuple[bytes, bool]:
             "stackTrace": traceback.format_tb(error.__traceback__),
         }
         return json.dumps(payload).encode("utf-8"), True
+    except SimulatedRuntimeFailure as failure:  # the runtime died under the handler
+        return json.dumps(failure.payload(context.aws_request_id)).encode("utf-8"), True
     finally:
         invocations.add(function_name, time.perf_counter() - started)
     return json.dumps(result).encode("utf-8"), False

@@ -10,6 +10,7 @@ import pytest
 
 from tiqets_tracker_local.simulator import TiqetsSimulator
 from tiqets_tracker_local.stack import LocalStack
+from tiqets_tracker_local.webhook_server import LocalWebhookEndpoint
 
 API_KEY = "sk-workflow-test-7f3a9c"
 
@@ -55,3 +56,11 @@ def stack(tiqets: TiqetsSimulator) -> Iterator[LocalStack]:
         tiqets_base_url=tiqets.base_url, api_key=API_KEY, parameters=STACK_PARAMETERS
     ) as local_stack:
         yield local_stack
+
+
+@pytest.fixture(scope="module")
+def endpoint(stack: LocalStack) -> Iterator[LocalWebhookEndpoint]:
+    """The local API Gateway endpoint in front of the module's stack's webhook function."""
+    assert stack.webhook_function_name, "the template deploys no webhook function"
+    with LocalWebhookEndpoint(stack.webhook_function_name) as local_endpoint:
+        yield local_endpoint

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
 from typing import Any
 
 import fastjsonschema
 
 from tests.workflow.conftest import FAST_POLLING
+from tiqets_tracker.callbacks import callback_url_for_order
 from tiqets_tracker.state import load_schema
-from tiqets_tracker_local.stack import LocalStack, OutcomeEvent
+from tiqets_tracker_local.stack import FINISHED_STATUSES, LocalStack, OutcomeEvent
+from tiqets_tracker_local.webhook_server import LocalWebhookEndpoint
 
 validate_outcome = fastjsonschema.compile(load_schema("outcome_event.schema.json"))
 
@@ -66,3 +71,45 @@ def pretend_last_recheck_was_long_ago(stack: LocalStack, order_id: str) -> None:
         UpdateExpression="SET last_recheck_at = :long_ago",
         ExpressionAttributeValues={":long_ago": {"S": "2000-01-01T00:00:00.000Z"}},
     )
+
+
+def signed_url(stack: LocalStack, endpoint: LocalWebhookEndpoint, reference: str) -> str:
+    """The callback URL the order-placement Lambda registers with Tiqets."""
+    return callback_url_for_order(
+        reference, webhook_url=endpoint.url, keys_secret=stack.webhook_keys_secret_name
+    )
+
+
+def post(url: str, body: object) -> tuple[int, dict[str, Any]]:
+    """POST a callback as Tiqets does; the status and the JSON answer."""
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return int(response.status), json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return int(error.code), json.loads(error.read())
+
+
+def executions_of(stack: LocalStack, order_id: str) -> list[dict[str, Any]]:
+    """Every execution of the order (the first, re-checks, restarts), on every state machine."""
+    sfn = stack.client("stepfunctions")
+    return [
+        dict(execution)
+        for machine in sfn.list_state_machines()["stateMachines"]
+        for execution in sfn.list_executions(stateMachineArn=machine["stateMachineArn"])[
+            "executions"
+        ]
+        if execution["name"] == order_id or execution["name"].startswith(f"{order_id}-")
+    ]
+
+
+def wait_until_all_finished(stack: LocalStack, order_id: str) -> list[dict[str, Any]]:
+    """Block until no execution of the order runs; return them all."""
+    stack.wait_until(
+        lambda: all(
+            execution["status"] in FINISHED_STATUSES for execution in executions_of(stack, order_id)
+        ),
+        timeout=60,
+        what=f"every execution of {order_id} to finish",
+    )
+    return executions_of(stack, order_id)

@@ -8,11 +8,7 @@ nothing here asserts a wall-clock duration.
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -22,12 +18,15 @@ from tests.workflow.support import (
     failed_task_errors,
     only_outcome,
     outcomes,
+    post,
     pretend_last_recheck_was_long_ago,
+    signed_url,
+    wait_until_all_finished,
     wait_until_parked,
 )
-from tiqets_tracker.callbacks import callback_url_for_order
+from tiqets_tracker.tracking import execution_arn_for
 from tiqets_tracker_local.simulator import Fault, Scenario, TiqetsSimulator
-from tiqets_tracker_local.stack import FINISHED_STATUSES, LocalStack
+from tiqets_tracker_local.stack import LocalStack
 from tiqets_tracker_local.webhook_server import LocalWebhookEndpoint
 
 pytestmark = pytest.mark.workflow
@@ -41,58 +40,6 @@ def stack(tiqets: TiqetsSimulator) -> Iterator[LocalStack]:
         tiqets_base_url=tiqets.base_url, api_key=API_KEY, parameters=PARKED_FOR_LONG
     ) as local_stack:
         yield local_stack
-
-
-@pytest.fixture(scope="module")
-def endpoint(stack: LocalStack) -> Iterator[LocalWebhookEndpoint]:
-    assert stack.webhook_function_name, "the template deploys no webhook function"
-    with LocalWebhookEndpoint(stack.webhook_function_name) as local_endpoint:
-        yield local_endpoint
-
-
-def signed_url(stack: LocalStack, endpoint: LocalWebhookEndpoint, reference: str) -> str:
-    """The callback URL the order-placement Lambda registers with Tiqets."""
-    return callback_url_for_order(
-        reference, webhook_url=endpoint.url, keys_secret=stack.webhook_keys_secret_name
-    )
-
-
-def post(url: str, body: object) -> tuple[int, dict[str, Any]]:
-    """POST a callback as Tiqets does; the status and the JSON answer."""
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return int(response.status), json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return int(error.code), json.loads(error.read())
-
-
-def execution_arn(stack: LocalStack, name: str) -> str:
-    prefix, _, machine = stack.state_machine_arn.rpartition(":stateMachine:")
-    return f"{prefix}:execution:{machine}:{name}"
-
-
-def executions_of(stack: LocalStack, order_id: str) -> list[dict[str, Any]]:
-    listed = stack.client("stepfunctions").list_executions(stateMachineArn=stack.state_machine_arn)[
-        "executions"
-    ]
-    return [
-        dict(execution)
-        for execution in listed
-        if execution["name"] == order_id or execution["name"].startswith(f"{order_id}-recheck-")
-    ]
-
-
-def wait_until_all_finished(stack: LocalStack, order_id: str) -> list[dict[str, Any]]:
-    """Block until no execution of the order (first or re-check) runs; return them all."""
-    stack.wait_until(
-        lambda: all(
-            execution["status"] in FINISHED_STATUSES for execution in executions_of(stack, order_id)
-        ),
-        timeout=60,
-        what=f"every execution of {order_id} to finish",
-    )
-    return executions_of(stack, order_id)
 
 
 def park(stack: LocalStack, order_id: str, reference: str) -> str:
@@ -163,7 +110,9 @@ def test_late_callback_after_tracking_ended_publishes_the_cancellation_once(
     # Days later Tiqets cancels the order and calls back.
     tiqets.set_status(order_id, "cancelled")
     stack.wait_until(lambda: tiqets.webhook_deliveries(order_id) == [200], what="the callback")
-    first_recheck = stack.wait_for(execution_arn(stack, f"{order_id}-recheck-1"), timeout=60)
+    first_recheck = stack.wait_for(
+        execution_arn_for(stack.state_machine_arn, f"{order_id}-recheck-1"), timeout=60
+    )
 
     assert first_recheck["status"] == "SUCCEEDED"
     assert outcomes(stack, order_id) == ["TicketsReady", "OrderCancelled"]
@@ -178,7 +127,9 @@ def test_late_callback_after_tracking_ended_publishes_the_cancellation_once(
     pretend_last_recheck_was_long_ago(stack, order_id)
     status, answer = post(url, {"order_reference_id": order_id})
     assert (status, answer) == (200, {"result": "recheck_started"})
-    second_recheck = stack.wait_for(execution_arn(stack, f"{order_id}-recheck-2"), timeout=60)
+    second_recheck = stack.wait_for(
+        execution_arn_for(stack.state_machine_arn, f"{order_id}-recheck-2"), timeout=60
+    )
 
     assert second_recheck["status"] == "SUCCEEDED"
     assert outcomes(stack, order_id) == ["TicketsReady", "OrderCancelled"]
