@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tiqets_tracker.errors import TrackingStoreUnavailableError
-from tiqets_tracker.records import TrackingRecords
+from tiqets_tracker.records import TrackingRecords, order_input_from_record
 from tiqets_tracker.state import format_timestamp
 
 if TYPE_CHECKING:
@@ -89,17 +89,11 @@ def _start_recheck(
         if last is not None and last >= format_timestamp(now - MIN_RECHECK_INTERVAL):
             return WakeResult.RECHECK_DEFERRED
         return WakeResult.RECHECK_RUNNING
-    order = {
-        "order_reference_id": order_reference_id,
-        "lang": item.get("lang", {}).get("S", "en"),
-        "external_reference": item.get("external_reference", {}).get("S"),
-        "placed_at": item.get("placed_at", {}).get("S"),
-    }
     try:
         stepfunctions.start_execution(
             stateMachineArn=state_machine_arn,
             name=f"{order_reference_id}-recheck-{recheck}",
-            input=json.dumps(order),
+            input=json.dumps(order_input_from_record(item)),
         )
     except ClientError as error:
         if error.response["Error"]["Code"] == "ExecutionAlreadyExists":
