@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
 
-.PHONY: demo test lint typecheck validate-template validate-asl clean bench
+.PHONY: demo test lint typecheck validate-template validate-asl clean bench soak
 
 demo: $(STAMP)
 	$(BIN)/tiqets-tracker demo
@@ -15,6 +15,11 @@ demo: $(STAMP)
 # Benchmarks (not tests): rewrites BENCHMARKS.md; about 6 minutes on a 2-core machine.
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/run.py
+
+# Soak (not a test, not in CI): rounds of 200 and 800 concurrent orders with faults on the local
+# stack, every order checked; rewrites the figures in RELIABILITY.md. About 13 minutes.
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py
 
 test: lint typecheck validate-template validate-asl
 	$(BIN)/pytest -q
