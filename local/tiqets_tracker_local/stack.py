@@ -26,12 +26,13 @@ import secrets
 import threading
 import time
 import zipfile
-from collections.abc import Mapping
-from contextlib import ExitStack
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from io import BytesIO
 from typing import TYPE_CHECKING, Any
+from unittest import mock
 
 from tiqets_tracker_local import lambdas
 from tiqets_tracker_local.template import (
@@ -155,6 +156,7 @@ class LocalStack:
             mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         )
         self._exit.enter_context(lambdas.in_process_lambdas())
+        self._exit.enter_context(callbacks_skip_executions_not_yet_running())
         forget_clients()
         clear_secret_cache()
         self._create_resources()
@@ -523,6 +525,33 @@ class LocalStack:
             return None
         deserializer = TypeDeserializer()
         return {key: deserializer.deserialize(value) for key, value in item.items()}
+
+
+def executions_with_a_running_worker(executions: list[Any]) -> list[Any]:
+    """The executions whose interpreter has started (its worker has an environment)."""
+    return [
+        execution
+        for execution in executions
+        if getattr(getattr(execution, "exec_worker", None), "env", None) is not None
+    ]
+
+
+@contextmanager
+def callbacks_skip_executions_not_yet_running() -> Iterator[None]:
+    """moto's SendTaskSuccess (and its other callbacks) walk every RUNNING execution and read
+    `execution.exec_worker.env`, which is None until the execution's thread has started: a
+    callback while another order's execution is starting raised AttributeError (a 500 to the
+    webhook; RELIABILITY.md). Such an execution holds no task token yet, so the callbacks skip
+    it. Every caller of `_get_executions` in moto's parser backend is such a lookup."""
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original = StepFunctionsParserBackend._get_executions
+
+    def _get_executions(self: Any, execution_status: Any = None) -> list[Any]:
+        return executions_with_a_running_worker(original(self, execution_status))
+
+    with mock.patch.object(StepFunctionsParserBackend, "_get_executions", _get_executions):
+        yield
 
 
 def create_table_request(table_name: str, properties: Mapping[str, Any]) -> dict[str, Any]:
