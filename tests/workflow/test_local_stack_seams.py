@@ -21,7 +21,7 @@ def test_a_callback_while_another_execution_is_starting_is_answered_like_aws(
     from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
     sfn = stack.client("stepfunctions")
-    with mock.patch.object(ExecutionWorker, "start", lambda self: None):  # never starts
+    with mock.patch.object(ExecutionWorker, "start", return_value=None):  # never starts
         starting = sfn.start_execution(
             stateMachineArn=stack.state_machine_arn, name="starting-forever", input="{}"
         )
