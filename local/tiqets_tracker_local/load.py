@@ -43,13 +43,13 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
+from unittest import mock
 from urllib.parse import urlsplit
 
 import fastjsonschema
 
 from tiqets_tracker.callbacks import callback_url_for_order
 from tiqets_tracker.state import load_schema
-from tiqets_tracker.tracking import start_tracking
 
 from .simulator import Fault, Scenario, TiqetsSimulator
 from .stack import LocalStack, OutcomeEvent
@@ -504,36 +504,6 @@ class RoundResult:
         return self.orders / self.wall_seconds if self.wall_seconds else 0.0
 
 
-@contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-def _list_executions(sfn: Any, machine_arn: str, status: str | None) -> list[Any]:
-    executions: list[Any] = []
-    token: str | None = None
-    while True:
-        page = sfn.list_executions(
-            stateMachineArn=machine_arn,
-            maxResults=1000,
-            **({"statusFilter": status} if status else {}),
-            **({"nextToken": token} if token else {}),
-        )
-        executions.extend(page["executions"])
-        token = page.get("nextToken")
-        if not token:
-            return executions
-
-
 def _warm_up_webhook(stack: LocalStack, endpoint: LocalWebhookEndpoint) -> None:
     """One authentic callback for an order no one tracks, before the round: the webhook
     function's cold start (its imports) then does not hold up the round's first callbacks (the
@@ -562,7 +532,7 @@ def _round_conditions(budget: _AwsFaultBudget, retry_wait_scale: float) -> Itera
     """The read timeout, the AWS faults and the retry waits of a round, while it runs."""
     with ExitStack() as active:
         active.enter_context(
-            _environment({"TIQETS_READ_TIMEOUT_SECONDS": str(READ_TIMEOUT_SECONDS)})
+            mock.patch.dict(os.environ, {"TIQETS_READ_TIMEOUT_SECONDS": str(READ_TIMEOUT_SECONDS)})
         )
         if budget.planned:
             from .aws_faults import AwsFaults
@@ -575,13 +545,13 @@ def _round_conditions(budget: _AwsFaultBudget, retry_wait_scale: float) -> Itera
         yield
 
 
-def _settle(sfn: Any, machine_arns: Sequence[str], quiet_seconds: float, *, limit: float) -> None:
+def _settle(stack: LocalStack, quiet_seconds: float, *, limit: float) -> None:
     """Return once no execution has been running for `quiet_seconds` (or at `limit`, a
     time.perf_counter() value)."""
     quiet_since = time.perf_counter()
     while time.perf_counter() - quiet_since < quiet_seconds and time.perf_counter() < limit:
         time.sleep(0.25)
-        if any(_list_executions(sfn, arn, "RUNNING") for arn in machine_arns):
+        if stack.executions("RUNNING"):
             quiet_since = time.perf_counter()
 
 
@@ -592,7 +562,6 @@ def _start_orders(
     plan: Sequence[PlannedOrder],
     *,
     machines: Mapping[str, str],
-    sfn: Any,
     say: Callable[[str], None],
 ) -> None:
     """Create each order in the simulator and start tracking it at once, as the distributor's
@@ -608,11 +577,10 @@ def _start_orders(
             else None
         )
         tiqets.add_order(order.order_reference_id, order.scenario, callback_url=callback)
-        start_tracking(
+        stack.start_tracking(
             order.order_reference_id,
             state_machine_arn=machines[order.kind.machine],
             external_reference=order.external_reference,
-            client=sfn,
         )
         if number % 100 == 0:
             say(f"started {number}/{len(plan)}")
@@ -637,7 +605,6 @@ def run_round(
     between the state machine's Retry attempts (moto sleeps them in real time; see
     aws_faults.faster_state_machine_retries)."""
     machines = {name: stack.state_machine(**parameters) for name, parameters in MACHINES.items()}
-    machine_arns = sorted(set(machines.values()) | {stack.state_machine_arn})
     expected = {order.order_reference_id: Counter(order.kind.expected) for order in plan}
     to_cancel = {o.order_reference_id for o in plan if o.kind.name == "cancelled_after_done"}
     threads_before = threading.active_count()
@@ -648,14 +615,11 @@ def run_round(
         if progress is not None:
             progress(message)
 
-    # One client for the whole round: a boto3 client per call would cost the driver more than
-    # the stack it drives.
-    sfn = stack.client("stepfunctions")
     _warm_up_webhook(stack, endpoint)
     earlier_events = len(stack.outcome_events())
     with _round_conditions(budget, retry_wait_scale):
         began = time.perf_counter()
-        _start_orders(stack, tiqets, endpoint, plan, machines=machines, sfn=sfn, say=say)
+        _start_orders(stack, tiqets, endpoint, plan, machines=machines, say=say)
         start_seconds = time.perf_counter() - began
         say(f"all {len(plan)} started in {start_seconds:.1f} s")
 
@@ -674,9 +638,7 @@ def run_round(
                 for order_reference_id, wanted in expected.items()
                 if wanted - seen.get(order_reference_id, Counter())
             )
-            if not outstanding and not any(
-                _list_executions(sfn, arn, "RUNNING") for arn in machine_arns
-            ):
+            if not outstanding and not stack.executions("RUNNING"):
                 finished = True
                 break
             elapsed = time.perf_counter() - began
@@ -691,7 +653,7 @@ def run_round(
         if finished:
             # A callback still being answered can start a re-check now: wait until no execution
             # has run for settle_seconds, so that its events (a duplicate would be one) count.
-            _settle(sfn, machine_arns, settle_seconds, limit=began + timeout)
+            _settle(stack, settle_seconds, limit=began + timeout)
         events = stack.outcome_events()[earlier_events:]
 
     result = RoundResult(
@@ -717,7 +679,7 @@ def run_round(
         ),
         peak_threads=peak_threads,
     )
-    _Checker(stack, tiqets, result, machine_arns).check(plan, events)
+    _Checker(stack, tiqets, result).check(plan, events)
     return result
 
 
@@ -730,14 +692,11 @@ class _Checker:
         stack: LocalStack,
         tiqets: TiqetsSimulator,
         result: RoundResult,
-        machine_arns: Sequence[str],
     ) -> None:
         self.stack = stack
         self.tiqets = tiqets
         self.result = result
-        self.machine_arns = machine_arns
         self.s3 = stack.client("s3")
-        self.sfn = stack.client("stepfunctions")
         self.dynamodb = stack.client("dynamodb")
 
     def problem(self, order_reference_id: str, text: str) -> None:
@@ -756,11 +715,10 @@ class _Checker:
             self.problem(order_reference_id, "an outcome event for an order not in this round")
         self.result.events = sum(len(found) for found in mine.values())
         executions: dict[str, list[Any]] = {order.order_reference_id: [] for order in plan}
-        for arn in self.machine_arns:
-            for execution in _list_executions(self.sfn, arn, None):
-                order_reference_id = execution["name"].partition("-recheck-")[0]
-                if order_reference_id in executions:
-                    executions[order_reference_id].append(execution)
+        for execution in self.stack.executions():
+            order_reference_id = execution["name"].partition("-recheck-")[0]
+            if order_reference_id in executions:
+                executions[order_reference_id].append(execution)
         for order in plan:
             self.check_events(order, mine[order.order_reference_id])
             self.check_storage(order, mine[order.order_reference_id])

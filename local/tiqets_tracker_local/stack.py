@@ -126,6 +126,7 @@ class LocalStack:
         self._function_names: list[str] = []
         self.webhook_function_name: str | None = None
         self.sweep_function_name = ""
+        self._stepfunctions: SFNClient | None = None
 
     def __repr__(self) -> str:
         return f"LocalStack(stack_name={self.stack_name!r}, region={self.region!r})"
@@ -398,11 +399,10 @@ class LocalStack:
     ) -> TrackingStarted:
         from tiqets_tracker.tracking import start_tracking
 
-        sfn: SFNClient = self.client("stepfunctions")
         return start_tracking(
             order_reference_id,
             state_machine_arn=state_machine_arn or self.state_machine_arn,
-            client=sfn,
+            client=self._sfn(),
             **order,
         )
 
@@ -440,6 +440,32 @@ class LocalStack:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"timed out waiting for {what or predicate}")
             time.sleep(0.02)
+
+    def _sfn(self) -> SFNClient:
+        """One Step Functions client, reused: the load driver starts and polls often, and a
+        boto3 client per call would cost more than the stack it drives."""
+        if self._stepfunctions is None:
+            self._stepfunctions = self.client("stepfunctions")
+        return self._stepfunctions
+
+    def executions(self, status: str | None = None) -> list[dict[str, Any]]:
+        """Every execution of every state machine of the stack, all pages of them, or only
+        those in `status` (RUNNING, SUCCEEDED, ...)."""
+        found: list[dict[str, Any]] = []
+        for machine_arn in self._state_machines.values():
+            token: str | None = None
+            while True:
+                request: dict[str, Any] = {"stateMachineArn": machine_arn, "maxResults": 1000}
+                if status:
+                    request["statusFilter"] = status
+                if token:
+                    request["nextToken"] = token
+                page = self._sfn().list_executions(**request)
+                found.extend(dict(execution) for execution in page["executions"])
+                token = page.get("nextToken")
+                if not token:
+                    break
+        return found
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         sfn = self.client("stepfunctions")

@@ -92,13 +92,9 @@ def post(url: str, body: object) -> tuple[int, dict[str, Any]]:
 
 def executions_of(stack: LocalStack, order_id: str) -> list[dict[str, Any]]:
     """Every execution of the order (the first, re-checks, restarts), on every state machine."""
-    sfn = stack.client("stepfunctions")
     return [
-        dict(execution)
-        for machine in sfn.list_state_machines()["stateMachines"]
-        for execution in sfn.list_executions(stateMachineArn=machine["stateMachineArn"])[
-            "executions"
-        ]
+        execution
+        for execution in stack.executions()
         if execution["name"] == order_id or execution["name"].startswith(f"{order_id}-")
     ]
 

@@ -199,16 +199,6 @@ def run(out_dir: Path) -> None:
             webhook.url, "9000002", urls["9000001"]
         )
 
-        sfn = stack.client("stepfunctions")
-        machines = [m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]]
-
-        def executions() -> list[dict[str, Any]]:
-            return [
-                execution
-                for machine in machines
-                for execution in sfn.list_executions(stateMachineArn=machine)["executions"]
-            ]
-
         deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             announced = {
@@ -219,7 +209,7 @@ def run(out_dir: Path) -> None:
             }
             if all(
                 len(announced[order.order_reference_id]) >= len(order.expected) for order in orders
-            ) and all(e["status"] in FINISHED_STATUSES for e in executions()):
+            ) and all(e["status"] in FINISHED_STATUSES for e in stack.executions()):
                 break
             time.sleep(0.25)
 
@@ -240,7 +230,7 @@ def run(out_dir: Path) -> None:
                 "description": stack.describe(execution["executionArn"]),
                 "history": stack.history(execution["executionArn"]),
             }
-            for execution in executions()
+            for execution in stack.executions()
         ]
         produced["outcome_events"] = [
             {"detail_type": e.detail_type, "detail": e.detail, "resources": e.resources}
