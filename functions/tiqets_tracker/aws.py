@@ -10,6 +10,10 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
+from tiqets_tracker.errors import TrackingStoreUnavailableError
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_events.client import EventBridgeClient
@@ -55,3 +59,16 @@ def s3_client() -> S3Client:
 def forget_clients() -> None:
     """Drop the cached clients (the local stack calls this when it stands up a new stack)."""
     _client.cache_clear()
+
+
+def step_functions_unavailable(
+    error: ClientError | BotoCoreError, action: str
+) -> TrackingStoreUnavailableError:
+    """The named error to raise for a Step Functions call (`action`) that failed; the state
+    machine and the webhook treat it as retryable."""
+    if isinstance(error, ClientError):
+        code = error.response["Error"]["Code"]
+        return TrackingStoreUnavailableError(f"Step Functions answered {code} to {action}")
+    return TrackingStoreUnavailableError(
+        f"Step Functions could not be reached ({type(error).__name__})"
+    )

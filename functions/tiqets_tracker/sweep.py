@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tiqets_tracker.errors import SweepActionNotPublishedError, TrackingStoreUnavailableError
+from tiqets_tracker.aws import step_functions_unavailable
+from tiqets_tracker.errors import SweepActionNotPublishedError
 from tiqets_tracker.records import (
     TrackingRecords,
     count_attribute,
@@ -216,13 +217,9 @@ def _restart(
         if error.response["Error"]["Code"] != "ExecutionAlreadyExists":
             # The record now names an execution that does not exist: the next sweep sees it
             # as missing and tries again.
-            raise TrackingStoreUnavailableError(
-                f"Step Functions answered {error.response['Error']['Code']} to the restart"
-            ) from None
+            raise step_functions_unavailable(error, "the restart") from None
     except BotoCoreError as error:
-        raise TrackingStoreUnavailableError(
-            f"Step Functions could not be reached ({type(error).__name__})"
-        ) from None
+        raise step_functions_unavailable(error, "the restart") from None
     return SweptOrder(
         order_reference_id=order_reference_id,
         action=SweepAction.RESTARTED,
@@ -261,13 +258,9 @@ def _execution_status(stepfunctions: SFNClient, execution_arn: str) -> tuple[str
     except ClientError as error:
         if error.response["Error"]["Code"] == "ExecutionDoesNotExist":
             return _MISSING, None
-        raise TrackingStoreUnavailableError(
-            f"Step Functions answered {error.response['Error']['Code']} to DescribeExecution"
-        ) from None
+        raise step_functions_unavailable(error, "DescribeExecution") from None
     except BotoCoreError as error:
-        raise TrackingStoreUnavailableError(
-            f"Step Functions could not be reached ({type(error).__name__})"
-        ) from None
+        raise step_functions_unavailable(error, "DescribeExecution") from None
     return described["status"], described["stateMachineArn"]
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tiqets_tracker.errors import TrackingStoreUnavailableError
+from tiqets_tracker.aws import step_functions_unavailable
 from tiqets_tracker.records import TrackingRecords, order_input_from_record
 from tiqets_tracker.state import format_timestamp
 
@@ -65,13 +65,9 @@ def wake_tracker(
     except ClientError as error:
         if error.response["Error"]["Code"] in _STALE_TOKEN_ERRORS:
             return WakeResult.NOTED
-        raise TrackingStoreUnavailableError(
-            f"Step Functions answered {error.response['Error']['Code']} to the wake-up"
-        ) from None
+        raise step_functions_unavailable(error, "the wake-up") from None
     except BotoCoreError as error:
-        raise TrackingStoreUnavailableError(
-            f"Step Functions could not be reached ({type(error).__name__})"
-        ) from None
+        raise step_functions_unavailable(error, "the wake-up") from None
     return WakeResult.WOKEN
 
 
@@ -99,12 +95,8 @@ def _start_recheck(
         if error.response["Error"]["Code"] == "ExecutionAlreadyExists":
             return WakeResult.RECHECK_RUNNING
         records.release_recheck(order_reference_id)
-        raise TrackingStoreUnavailableError(
-            f"Step Functions answered {error.response['Error']['Code']} to the re-check"
-        ) from None
+        raise step_functions_unavailable(error, "the re-check") from None
     except BotoCoreError as error:
         records.release_recheck(order_reference_id)
-        raise TrackingStoreUnavailableError(
-            f"Step Functions could not be reached ({type(error).__name__})"
-        ) from None
+        raise step_functions_unavailable(error, "the re-check") from None
     return WakeResult.RECHECK_STARTED
