@@ -62,15 +62,22 @@ def wait_until_parked(stack: LocalStack, order_id: str) -> None:
     )
 
 
-def pretend_last_recheck_was_long_ago(stack: LocalStack, order_id: str) -> None:
-    """Move the order's last re-check far into the past, so the next callback is not inside the
-    one-re-check-a-minute window (instead of waiting a minute of real time)."""
+def move_into_the_past(stack: LocalStack, order_id: str, attribute: str) -> None:
+    """Set a timestamp of the order's record far into the past, as time would (instead of
+    waiting for it in real time)."""
     stack.client("dynamodb").update_item(
         TableName=stack.tracking_table_name,
         Key={"order_reference_id": {"S": order_id}},
-        UpdateExpression="SET last_recheck_at = :long_ago",
+        UpdateExpression="SET #attribute = :long_ago",
+        ExpressionAttributeNames={"#attribute": attribute},
         ExpressionAttributeValues={":long_ago": {"S": "2000-01-01T00:00:00.000Z"}},
     )
+
+
+def pretend_last_recheck_was_long_ago(stack: LocalStack, order_id: str) -> None:
+    """Move the order's last re-check far into the past, so the next callback is not inside the
+    one-re-check-a-minute window (instead of waiting a minute of real time)."""
+    move_into_the_past(stack, order_id, "last_recheck_at")
 
 
 def signed_url(stack: LocalStack, endpoint: LocalWebhookEndpoint, reference: str) -> str:

@@ -17,7 +17,13 @@ import fastjsonschema
 import pytest
 
 from tests.workflow.conftest import FAST_POLLING
-from tests.workflow.support import only_outcome, outcomes, states_entered, track
+from tests.workflow.support import (
+    move_into_the_past,
+    only_outcome,
+    outcomes,
+    states_entered,
+    track,
+)
 from tiqets_tracker.state import load_schema
 from tiqets_tracker.sweep import MAX_SWEEP_RESTARTS
 from tiqets_tracker.tracking import execution_arn_for
@@ -49,13 +55,9 @@ def sweep_events_for(stack: Any, order_id: str) -> list[OutcomeEvent]:
 
 
 def pretend_opened_long_ago(stack: Any, order_id: str) -> None:
-    stack.client("dynamodb").update_item(
-        TableName=stack.tracking_table_name,
-        Key={"order_reference_id": {"S": order_id}},
-        UpdateExpression="SET open_since = :long_ago",
-        ConditionExpression="attribute_exists(open_since)",
-        ExpressionAttributeValues={":long_ago": {"S": "2000-01-01T00:00:00.000Z"}},
-    )
+    """Past the sweep's minimum age; only an order still open has `open_since` to move."""
+    assert "open_since" in (stack.record(order_id) or {})
+    move_into_the_past(stack, order_id, "open_since")
 
 
 def wait_until_waiting(stack: Any, execution_arn: str) -> None:
