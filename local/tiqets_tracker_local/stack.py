@@ -16,6 +16,10 @@ Not simulated: log groups, alarms, the managed policy, IAM evaluation (moto does
 IAM) and the voucher bucket's TLS-only policy (moto sees no aws:SecureTransport on its in-process
 requests and would deny them all); tests/unit/test_template.py checks those on the expanded
 template instead.
+
+Corrected where moto answers unlike AWS under concurrency: callbacks while an execution starts
+(callbacks_skip_executions_not_yet_running) and the atomicity of each DynamoDB request
+(dynamodb_requests_one_at_a_time); tests/workflow/test_local_stack_seams.py checks both.
 """
 
 from __future__ import annotations
@@ -158,6 +162,7 @@ class LocalStack:
         )
         self._exit.enter_context(lambdas.in_process_lambdas())
         self._exit.enter_context(callbacks_skip_executions_not_yet_running())
+        self._exit.enter_context(dynamodb_requests_one_at_a_time())
         forget_clients()
         clear_secret_cache()
         self._create_resources()
@@ -577,6 +582,26 @@ def callbacks_skip_executions_not_yet_running() -> Iterator[None]:
         return executions_with_a_running_worker(original(self, execution_status))
 
     with mock.patch.object(StepFunctionsParserBackend, "_get_executions", _get_executions):
+        yield
+
+
+@contextmanager
+def dynamodb_requests_one_at_a_time() -> Iterator[None]:
+    """DynamoDB applies each write to an item atomically; moto reads the item, evaluates the
+    condition and the update expression, then writes, with no lock. Two concurrent updates of
+    one record (a webhook's `ADD webhook_count` and a status check's `begin_check`) could then
+    lose one (RELIABILITY.md). The local stack answers DynamoDB requests one at a time, which
+    gives every request the atomicity AWS gives a single-item request."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    original = DynamoHandler.call_action
+    one_at_a_time = threading.RLock()
+
+    def call_action(self: Any) -> Any:
+        with one_at_a_time:
+            return original(self)
+
+    with mock.patch.object(DynamoHandler, "call_action", call_action):
         yield
 
 
