@@ -9,7 +9,8 @@ outcome, exactly one event per outcome and a byte-identical voucher
 
 Each round runs in a fresh process (one local stack per process, and a peak RSS of its own).
 A round that does not finish within its time limit ends the campaign: larger rounds are skipped.
-Exit status 0 only when every round was right.
+Every round also searches everything it produced for its secrets (tiqets_tracker_local/leaks.py).
+Exit status 0 only when every round was right and no secret was found.
 """
 
 from __future__ import annotations
@@ -18,16 +19,19 @@ import argparse
 import json
 import math
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
 import time
 import warnings
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "functions") not in sys.path:
@@ -36,7 +40,9 @@ if str(ROOT / "functions") not in sys.path:
 from bench.common import median, percentile, table  # noqa: E402
 from bench.run import machine  # noqa: E402
 
-API_KEY = "sk-soak-91c2"
+if TYPE_CHECKING:
+    from tiqets_tracker_local.leaks import LeakScan
+
 OUTPUT = ROOT / "RELIABILITY.md"
 BEGIN_MARK = "<!-- soak figures: begin (bench/soak.py rewrites this part) -->"
 END_MARK = "<!-- soak figures: end -->"
@@ -62,27 +68,70 @@ def peak_rss_mib() -> float:
 # -- one round, in its own process -------------------------------------------------------------
 
 
+@contextmanager
+def output_captured(folder: Path) -> Iterator[tuple[TextIO, list[Path]]]:
+    """Everything this process writes to its stdout and stderr goes to files in `folder` (at the
+    file descriptor, whatever stream a logger bound), to be searched for secrets; yields a
+    stream to the real stderr, for progress, and the files."""
+    files = [folder / "stdout.txt", folder / "stderr.txt"]
+    saved = [os.dup(1), os.dup(2)]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    for fd, path in zip((1, 2), files, strict=True):
+        with path.open("wb") as captured:
+            os.dup2(captured.fileno(), fd)
+    progress = os.fdopen(os.dup(saved[1]), "w", buffering=1)
+    try:
+        yield progress, files
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd, original in zip((1, 2), saved, strict=True):
+            os.dup2(original, fd)
+            os.close(original)
+        progress.close()
+
+
 def one_round(orders: int, seed: str, first_id: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as folder, output_captured(Path(folder)) as (to_user, files):
+        figures, scan = _tracked_and_scanned(orders, seed, first_id, to_user)
+        scan.search_printed(
+            line for path in files for line in path.read_text("utf-8", "replace").splitlines()
+        )
+    return figures | {
+        "secrets_found": len(scan.leaks),
+        "leaks": scan.leaks[:20],
+        "searched": dict(scan.searched),
+        "task_tokens": scan.task_tokens,
+    }
+
+
+def _tracked_and_scanned(
+    orders: int, seed: str, first_id: int, progress_stream: TextIO
+) -> tuple[dict[str, Any], LeakScan]:
+    from tiqets_tracker_local.leaks import scan_stack
     from tiqets_tracker_local.load import STACK_PARAMETERS, plan_orders, run_round
     from tiqets_tracker_local.simulator import TiqetsSimulator
     from tiqets_tracker_local.stack import LocalStack
     from tiqets_tracker_local.webhook_server import LocalWebhookEndpoint
 
     def progress(message: str) -> None:
-        print(f"    [{orders}] {message}", file=sys.stderr, flush=True)
+        print(f"    [{orders}] {message}", file=progress_stream, flush=True)
 
     # Powertools' metrics are one object per handler module, shared by the handler's concurrent
     # in-process invocations, which it warns about (a Lambda runs one invocation at a time).
     warnings.filterwarnings("ignore", module=r"aws_lambda_powertools\.")
 
+    # A fresh canary key each round: finding it anywhere but in the simulator is a leak.
+    api_key = f"sk-soak-{secrets.token_hex(16)}"
     plan = plan_orders(orders, seed=seed, first_id=first_id)
     with (
-        TiqetsSimulator(api_key=API_KEY) as tiqets,
+        TiqetsSimulator(api_key=api_key) as tiqets,
         LocalStack(
             tiqets_base_url=tiqets.base_url,
-            api_key=API_KEY,
+            api_key=api_key,
             parameters=STACK_PARAMETERS,
-            log_level="ERROR",
+            log_level="INFO",
         ) as stack,
     ):
         assert stack.webhook_function_name
@@ -90,10 +139,14 @@ def one_round(orders: int, seed: str, first_id: int) -> dict[str, Any]:
             result = run_round(
                 stack, tiqets, endpoint, plan, timeout=round_timeout(orders), progress=progress
             )
+        # Before the search, which reads every stored voucher back.
+        peak_rss = peak_rss_mib()
+        progress("searching everything the round produced for the keys and task tokens")
+        scan = scan_stack(stack, api_key=api_key)
     latencies = [
         value for values in result.latencies.values() for value in values if math.isfinite(value)
     ]
-    return {
+    figures = {
         "orders": result.orders,
         "seed": seed,
         "kinds": dict(result.kinds),
@@ -127,8 +180,9 @@ def one_round(orders: int, seed: str, first_id: int) -> dict[str, Any]:
             if (finite := [value for value in values if math.isfinite(value)])
         },
         "peak_threads": result.peak_threads,
-        "peak_rss_mib": peak_rss_mib(),
+        "peak_rss_mib": peak_rss,
     }
+    return figures, scan
 
 
 # -- the campaign --------------------------------------------------------------------------------
@@ -190,7 +244,7 @@ def summary_table(results: list[Round]) -> str:
     for result in results:
         f = result.figures
         if f is None:
-            rows.append((result.orders, result.note, *[""] * 12))
+            rows.append((result.orders, result.note, *[""] * 13))
             continue
         rows.append(
             (
@@ -200,6 +254,7 @@ def summary_table(results: list[Round]) -> str:
                 f["duplicate_events"],
                 f["missing_events"],
                 f"{f['voucher_mismatches']} of {f['vouchers_checked']}",
+                f"**{f['secrets_found']}**" if f["secrets_found"] else "0",
                 f"{f['executions']} ({f['unsuccessful_executions']} not SUCCEEDED)",
                 f["tiqets_calls"],
                 f"{f['start_seconds']:.0f} s",
@@ -219,6 +274,7 @@ def summary_table(results: list[Round]) -> str:
             "duplicate events",
             "missing events",
             "voucher mismatches",
+            "secrets found",
             "executions",
             "Tiqets calls",
             "time to start all",
@@ -288,6 +344,29 @@ def problems_text(results: list[Round]) -> str:
     return "\n".join(lines) if lines else "None: every order of every round was right."
 
 
+def secrets_text(results: list[Round]) -> str:
+    """What each round searched for the keys and task tokens, and any find (cut short)."""
+    lines = []
+    for result in results:
+        f = result.figures
+        if f is None:
+            continue
+        searched = ", ".join(f"{count} {place}" for place, count in f["searched"].items())
+        lines.append(
+            f"- N={result.orders}: {f['secrets_found']} found in {searched}; searched for the"
+            f" round's API key, webhook signing key and its {f['task_tokens']} task tokens."
+        )
+        lines.extend(f"  - {leak}" for leak in f["leaks"])
+    return "\n".join(lines)
+
+
+def all_right(results: list[Round]) -> bool:
+    """Every round ran, every order was right and no secret was found anywhere."""
+    return all(
+        r.figures and r.figures["correct"] and not r.figures["secrets_found"] for r in results
+    )
+
+
 def figures_block(results: list[Round], seed: str, command: str, took: float, stamp: str) -> str:
     webhook = "; ".join(
         f"N={r.orders}: "
@@ -322,6 +401,13 @@ answer); AWS faults by the calls they acted on and the orders they were aimed at
 {fault_table(results)}
 
 Webhook deliveries by the simulator: {webhook}.
+
+Secrets (the search of `tiqets_tracker_local/leaks.py`: every line the round's process printed,
+its handlers' logs at INFO among them; every execution history and description; every error in
+them; every outcome and sweep event; every tracking record; every version of every stored object,
+with its metadata and tags; task tokens everywhere but in the histories themselves):
+
+{secrets_text(results)}
 
 Orders found wrong:
 
@@ -400,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write:
         write_reliability(figures_block(results, seed, command, took, stamp))
         print(f"wrote {OUTPUT.relative_to(ROOT)}", file=sys.stderr)
-    return 0 if all(r.figures and r.figures["correct"] for r in results) else 1
+    return 0 if all_right(results) else 1
 
 
 if __name__ == "__main__":

@@ -426,7 +426,7 @@ class LocalStack:
         )
 
     def describe(self, execution_arn: str) -> dict[str, Any]:
-        return dict(self.client("stepfunctions").describe_execution(executionArn=execution_arn))
+        return dict(self._sfn().describe_execution(executionArn=execution_arn))
 
     def wait_for(self, execution_arn: str, *, timeout: float = 60.0) -> dict[str, Any]:
         """Block until the execution finishes; return its description."""
@@ -473,19 +473,12 @@ class LocalStack:
         return found
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
-        sfn = self.client("stepfunctions")
-        events: list[dict[str, Any]] = []
-        token: str | None = None
-        while True:
-            page = sfn.get_execution_history(
-                executionArn=execution_arn,
-                maxResults=1000,
-                **({"nextToken": token} if token else {}),
-            )
-            events.extend(page["events"])
-            token = page.get("nextToken")
-            if not token:
-                return events
+        pages = self._sfn().get_paginator("get_execution_history")
+        return [
+            dict(event)
+            for page in pages.paginate(executionArn=execution_arn)
+            for event in page["events"]
+        ]
 
     def outcome_events(self) -> list[OutcomeEvent]:
         """Every outcome event published so far (drained from the subscriber queue)."""

@@ -9,11 +9,8 @@ to its stdout and stderr (Powertools loggers print JSON there) is captured at th
 descriptor, whatever stream a logger bound when it was created, and a root handler at DEBUG
 records every library's log records as well (what caplog at DEBUG would see).
 
-Task tokens are by design in two places that are not logs: the execution history (Step
-Functions records the parameters of ParkUntilWebhookOrTimeout, which writes `$$.Task.Token` to
-the tracking record) and the tracking record while an execution is parked. The product promises
-tokens stay out of logs, URLs, error messages, events and stored objects, so only those are
-scanned for tokens.
+Where task tokens may be by design, and so are not searched for, is said in
+local/tiqets_tracker_local/leaks.py, which the soak's search shares with this test.
 
 Run by hand: `python -m tests.workflow.test_secrets_never_leak OUT_DIR` with LEAK_CANARY_API_KEY
 set.
@@ -31,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tiqets_tracker_local.leaks import found, key_needles, task_tokens_in
 
 pytestmark = pytest.mark.workflow
 
@@ -292,35 +291,15 @@ class Run:
             {
                 token
                 for execution in self.produced["executions"]
-                for token in _tokens_in(execution["history"])
+                for token in task_tokens_in(execution["history"])
             }
         )
 
     def key_needles(self) -> list[str]:
-        """The API key, its random part (an encoded or cut copy still shows it), the signing
-        key and its first half."""
-        random_part = self.api_key.rsplit("-", 1)[1]
-        return [self.api_key, random_part, self.signing_key, self.signing_key[:32]]
+        return key_needles(self.api_key, self.signing_key)
 
     def all_needles(self) -> list[str]:
         return [*self.key_needles(), *self.task_tokens]
-
-
-def _tokens_in(history: list[dict[str, Any]]) -> list[str]:
-    """Task tokens the execution issued: the `:token` value ParkUntilWebhookOrTimeout wrote."""
-    tokens = []
-    for event in history:
-        details = event.get("taskScheduledEventDetails")
-        if not details or ":token" not in details.get("parameters", ""):
-            continue
-        parameters = json.loads(details["parameters"])
-        tokens.append(parameters["ExpressionAttributeValues"][":token"]["S"])
-    return tokens
-
-
-def found(needles: list[str], haystack: str) -> list[str]:
-    """The needles in the haystack, shown cut short so a failure does not print a secret."""
-    return [f"{needle[:6]}... ({len(needle)} chars)" for needle in needles if needle in haystack]
 
 
 @pytest.fixture(scope="module")
