@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tiqets_tracker.errors import TrackingStoreUnavailableError
+from tiqets_tracker.errors import WorkflowUnavailableError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -31,6 +31,7 @@ def _client(service: str) -> Any:
     config = Config(
         connect_timeout=2,
         read_timeout=_READ_TIMEOUT_SECONDS[service],
+        # Four attempts in all: botocore's client-config max_attempts counts retries only.
         retries={"mode": "standard", "max_attempts": 3},
     )
     return boto3.client(service, config=config)  # type: ignore[call-overload]
@@ -63,12 +64,10 @@ def forget_clients() -> None:
 
 def step_functions_unavailable(
     error: ClientError | BotoCoreError, action: str
-) -> TrackingStoreUnavailableError:
-    """The named error to raise for a Step Functions call (`action`) that failed; the state
-    machine and the webhook treat it as retryable."""
+) -> WorkflowUnavailableError:
+    """The named error to raise for a Step Functions call (`action`) that failed for a reason
+    that may pass."""
     if isinstance(error, ClientError):
         code = error.response["Error"]["Code"]
-        return TrackingStoreUnavailableError(f"Step Functions answered {code} to {action}")
-    return TrackingStoreUnavailableError(
-        f"Step Functions could not be reached ({type(error).__name__})"
-    )
+        return WorkflowUnavailableError(f"Step Functions answered {code} to {action}")
+    return WorkflowUnavailableError(f"Step Functions could not be reached ({type(error).__name__})")

@@ -70,6 +70,12 @@ class TrackingStoreUnavailableError(TiqetsTrackerError):
     The state machine retries the step; the order is not lost."""
 
 
+class WorkflowUnavailableError(TiqetsTrackerError):
+    """Step Functions could not be reached or refused a call (a wake-up, a re-check, a restart
+    or a look at an execution) for a reason that may pass. The webhook answers 503 so that
+    Tiqets calls back later; a sweep that meets it fails and runs again on schedule."""
+
+
 class SweepActionNotPublishedError(TiqetsTrackerError):
     """The sweep acted on an order (a restart, giving up) but could not publish the event that
     says so. The action stands; the sweep's invocation fails so that its error alarm fires."""

@@ -51,7 +51,11 @@ from tiqets_tracker.callbacks import (
     verify_callback,
     wake_for_callback,
 )
-from tiqets_tracker.errors import ConfigurationError, TrackingStoreUnavailableError
+from tiqets_tracker.errors import (
+    ConfigurationError,
+    TrackingStoreUnavailableError,
+    WorkflowUnavailableError,
+)
 from tiqets_tracker.settings import require_env
 from tiqets_tracker.wakeups import MIN_RECHECK_INTERVAL, WakeResult
 
@@ -141,8 +145,12 @@ def no_such_route(error: NotFoundError) -> Response[str]:
     return _answer(status_code, {"error": reason}, outcome=reason, headers=headers)
 
 
-@app.exception_handler([TrackingStoreUnavailableError, ConfigurationError])  # type: ignore[untyped-decorator]
-def unavailable(error: TrackingStoreUnavailableError | ConfigurationError) -> Response[str]:
+@app.exception_handler(  # type: ignore[untyped-decorator]
+    [TrackingStoreUnavailableError, WorkflowUnavailableError, ConfigurationError]
+)
+def unavailable(
+    error: TrackingStoreUnavailableError | WorkflowUnavailableError | ConfigurationError,
+) -> Response[str]:
     # These messages are ours and name no secret (errors.py, secrets.py).
     logger.error(
         "callback not handled now",

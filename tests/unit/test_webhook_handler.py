@@ -405,9 +405,14 @@ def test_step_functions_failure_is_503(aws: WebhookAws, monkeypatch: pytest.Monk
 
     monkeypatch.setattr(stepfunctions_client(), "send_task_success", throttled)
 
-    answer = invoke(callback("1111111", "shop-42"))
+    with captured_handler_logs() as logs:
+        answer = invoke(callback("1111111", "shop-42"))
 
     assert (answer.status_code, answer.error) == (503, "try_again_later")
+    logged = [json.loads(line) for line in logs.getvalue().splitlines()]
+    assert [(line["error"], line["detail"]) for line in logged if "error" in line] == [
+        ("WorkflowUnavailableError", "Step Functions answered ThrottlingException to the wake-up")
+    ]
 
 
 def test_an_unexpected_error_is_a_500_without_its_message(
