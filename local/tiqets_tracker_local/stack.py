@@ -24,13 +24,14 @@ Corrected where moto answers unlike AWS under concurrency: callbacks while an ex
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
 import threading
 import time
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -578,23 +579,63 @@ def callbacks_skip_executions_not_yet_running() -> Iterator[None]:
         yield
 
 
+# moto's DynamoDB actions on one item, and so the ones DynamoDB makes atomic.
+_SINGLE_ITEM_ACTIONS = ("get_item", "put_item", "update_item", "delete_item")
+
+
+class _ItemLocks:
+    """One lock per item (table and key), created on first use."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+
+    def of(self, handler: Any) -> threading.Lock | None:
+        """The lock of the item a single-item request names; None if the request names no
+        table moto knows (moto then answers the error AWS would)."""
+        from moto.dynamodb.exceptions import ResourceNotFoundException
+
+        table_name = handler.body.get("TableName")
+        try:
+            table = handler.dynamodb_backend.get_table(table_name)
+        except ResourceNotFoundException:
+            return None
+        attributes = handler.body.get("Key") or handler.body.get("Item") or {}
+        key = json.dumps(
+            [attributes.get(table.hash_key_attr), attributes.get(table.range_key_attr or "")],
+            sort_keys=True,
+        )
+        with self._guard:
+            return self._locks.setdefault((table_name, key), threading.Lock())
+
+
 @contextmanager
 def dynamodb_requests_one_at_a_time() -> Iterator[None]:
     """DynamoDB applies each write to an item atomically; moto reads the item, evaluates the
     condition and the update expression, then writes, with no lock. Two concurrent updates of
     one record (a webhook's `ADD webhook_count` and a status check's `begin_check`) could then
-    lose one (RELIABILITY.md). The local stack answers DynamoDB requests one at a time, which
-    gives every request the atomicity AWS gives a single-item request."""
+    lose one (RELIABILITY.md). The local stack runs moto's single-item actions one at a time
+    per item, which is the atomicity AWS gives them; requests for different items still run
+    side by side, as they do on AWS (one lock for all of them made a loaded stack queue up)."""
     from moto.dynamodb.responses import DynamoHandler
 
-    original = DynamoHandler.call_action
-    one_at_a_time = threading.RLock()
+    item_locks = _ItemLocks()
 
-    def call_action(self: Any) -> Any:
-        with one_at_a_time:
-            return original(self)
+    def locked(action: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        @functools.wraps(action)
+        def run_alone(self: Any) -> Any:
+            lock = item_locks.of(self)
+            if lock is None:
+                return action(self)
+            with lock:
+                return action(self)
 
-    with mock.patch.object(DynamoHandler, "call_action", call_action):
+        return run_alone
+
+    with ExitStack() as patches:
+        for name in _SINGLE_ITEM_ACTIONS:
+            action = getattr(DynamoHandler, name)
+            patches.enter_context(mock.patch.object(DynamoHandler, name, locked(action)))
         yield
 
 
