@@ -18,8 +18,8 @@ requests and would deny them all); tests/unit/test_template.py checks those on t
 template instead.
 
 Corrected where moto answers unlike AWS under concurrency: callbacks while an execution starts
-(callbacks_skip_executions_not_yet_running) and the atomicity of each DynamoDB request
-(dynamodb_requests_one_at_a_time); tests/workflow/test_local_stack_seams.py checks both.
+(callbacks_skip_executions_not_yet_running) and the atomicity of each single-item DynamoDB
+request (dynamodb_single_item_actions_atomic); tests/workflow/test_local_stack_seams.py checks both.
 """
 
 from __future__ import annotations
@@ -163,7 +163,7 @@ class LocalStack:
         )
         self._exit.enter_context(lambdas.in_process_lambdas())
         self._exit.enter_context(callbacks_skip_executions_not_yet_running())
-        self._exit.enter_context(dynamodb_requests_one_at_a_time())
+        self._exit.enter_context(dynamodb_single_item_actions_atomic())
         forget_clients()
         clear_secret_cache()
         self._create_resources()
@@ -610,7 +610,7 @@ class _ItemLocks:
 
 
 @contextmanager
-def dynamodb_requests_one_at_a_time() -> Iterator[None]:
+def dynamodb_single_item_actions_atomic() -> Iterator[None]:
     """DynamoDB applies each write to an item atomically; moto reads the item, evaluates the
     condition and the update expression, then writes, with no lock. Two concurrent updates of
     one record (a webhook's `ADD webhook_count` and a status check's `begin_check`) could then
