@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -84,8 +84,6 @@ def scan_stack(stack: LocalStack, *, api_key: str) -> LeakScan:
     """Search everything `stack` holds for the keys, and for the task tokens its executions
     issued wherever a token must not be. Call it once no execution runs: no record then holds a
     token by design. What the process printed is searched after (`LeakScan.search_printed`)."""
-    from boto3.dynamodb.types import TypeDeserializer
-
     scan = LeakScan()
     keys = key_needles(api_key, stack.webhook_signing_key)
     histories = [
@@ -114,25 +112,28 @@ def scan_stack(stack: LocalStack, *, api_key: str) -> LeakScan:
             for event in [*stack.outcome_events(), *stack.sweep_events()]
         ),
     )
-    deserializer = TypeDeserializer()
-    records = [
-        {name: deserializer.deserialize(value) for name, value in item.items()}
-        for page in stack.client("dynamodb")
-        .get_paginator("scan")
-        .paginate(TableName=stack.tracking_table_name, ConsistentRead=True)
-        for item in page["Items"]
-    ]
     scan.search(
         "tracking records",
         every_secret,
-        (json.dumps(record, default=str) for record in records),
+        (json.dumps(record, default=str) for record in stack.records()),
     )
-    scan.search("stored objects", every_secret, _stored_objects(stack))
+    scan.search(
+        "stored objects",
+        every_secret,
+        # The body apart: JSON-escaping a PDF's binary text would take six times its size.
+        (
+            json.dumps({name: value for name, value in stored.items() if name != "body_latin1"})
+            + "\n"
+            + stored["body_latin1"]
+            for stored in stored_objects(stack)
+        ),
+    )
     return scan
 
 
-def _stored_objects(stack: LocalStack) -> Iterable[str]:
-    """Every version of every object in the voucher bucket: body, metadata and tags."""
+def stored_objects(stack: LocalStack) -> Iterator[dict[str, Any]]:
+    """Every version of every object in the voucher bucket: its key, metadata, tags and body
+    (as latin-1 text, one character per byte)."""
     s3 = stack.client("s3")
     bucket = stack.voucher_bucket_name
     for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
@@ -140,6 +141,9 @@ def _stored_objects(stack: LocalStack) -> Iterable[str]:
             where = {"Bucket": bucket, "Key": version["Key"], "VersionId": version["VersionId"]}
             got = s3.get_object(**where)
             body: bytes = got["Body"].read()
-            tags = s3.get_object_tagging(**where)["TagSet"]
-            described = {"key": version["Key"], "metadata": got.get("Metadata", {}), "tags": tags}
-            yield json.dumps(described) + "\n" + body.decode("latin-1")
+            yield {
+                "key": version["Key"],
+                "metadata": got.get("Metadata", {}),
+                "tags": s3.get_object_tagging(**where)["TagSet"],
+                "body_latin1": body.decode("latin-1"),
+            }

@@ -535,8 +535,6 @@ class LocalStack:
 
     def record(self, order_reference_id: str) -> dict[str, Any] | None:
         """The tracking record as plain Python values."""
-        from boto3.dynamodb.types import TypeDeserializer
-
         item = (
             self.client("dynamodb")
             .get_item(
@@ -546,10 +544,24 @@ class LocalStack:
             )
             .get("Item")
         )
-        if item is None:
-            return None
-        deserializer = TypeDeserializer()
-        return {key: deserializer.deserialize(value) for key, value in item.items()}
+        return None if item is None else _plain(item)
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every tracking record, all pages of them, as plain Python values."""
+        pages = self.client("dynamodb").get_paginator("scan")
+        return [
+            _plain(item)
+            for page in pages.paginate(TableName=self.tracking_table_name, ConsistentRead=True)
+            for item in page["Items"]
+        ]
+
+
+def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A DynamoDB item as plain Python values (numbers as Decimal)."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserializer = TypeDeserializer()
+    return {key: deserializer.deserialize(value) for key, value in item.items()}
 
 
 def executions_with_a_running_worker(executions: list[Any]) -> list[Any]:

@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from tiqets_tracker_local.leaks import found, key_needles, task_tokens_in
+from tiqets_tracker_local.leaks import found, key_needles, stored_objects, task_tokens_in
 
 pytestmark = pytest.mark.workflow
 
@@ -222,46 +222,22 @@ def run(out_dir: Path) -> None:
             }
             for order in orders
         ]
+        descriptions = [stack.describe(e["executionArn"]) for e in stack.executions()]
         produced["executions"] = [
             {
-                "arn": execution["executionArn"],
-                "status": stack.describe(execution["executionArn"])["status"],
-                "description": stack.describe(execution["executionArn"]),
-                "history": stack.history(execution["executionArn"]),
+                "arn": description["executionArn"],
+                "status": description["status"],
+                "description": description,
+                "history": stack.history(description["executionArn"]),
             }
-            for execution in stack.executions()
+            for description in descriptions
         ]
         produced["outcome_events"] = [
             {"detail_type": e.detail_type, "detail": e.detail, "resources": e.resources}
             for e in stack.outcome_events()
         ]
-        produced["records"] = stack.client("dynamodb").scan(TableName=stack.tracking_table_name)[
-            "Items"
-        ]
-        s3 = stack.client("s3")
-        objects = []
-        listed = s3.list_object_versions(Bucket=stack.voucher_bucket_name)
-        for version in listed.get("Versions", []):
-            got = s3.get_object(
-                Bucket=stack.voucher_bucket_name,
-                Key=version["Key"],
-                VersionId=version["VersionId"],
-            )
-            body: bytes = got["Body"].read()
-            tags = s3.get_object_tagging(
-                Bucket=stack.voucher_bucket_name,
-                Key=version["Key"],
-                VersionId=version["VersionId"],
-            )["TagSet"]
-            objects.append(
-                {
-                    "key": version["Key"],
-                    "metadata": got.get("Metadata", {}),
-                    "tags": tags,
-                    "body_latin1": body.decode("latin-1"),
-                }
-            )
-        produced["objects"] = objects
+        produced["records"] = stack.records()
+        produced["objects"] = list(stored_objects(stack))
     (out_dir / "produced.json").write_text(json.dumps(produced, default=str, indent=1))
     # The summary the demo writes, for these orders.
     (out_dir / "summary.json").write_text(json.dumps(produced["orders"], indent=2))
