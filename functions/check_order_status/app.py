@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tiqets_tracker.aws import dynamodb_client
 from tiqets_tracker.checking import check_order
 from tiqets_tracker.errors import TiqetsTrackerError
-from tiqets_tracker.records import TrackingRecords
+from tiqets_tracker.logs import handler_logger
+from tiqets_tracker.records import TrackingRecords, retention_from_env
 from tiqets_tracker.secrets import load_api_key
 from tiqets_tracker.settings import TiqetsConfig, require_env
 from tiqets_tracker.tiqets import Tickets, TiqetsClient
 
-logger = Logger()
+logger = handler_logger()
 metrics = Metrics()
 
 
@@ -40,6 +43,21 @@ class _TiqetsOnFirstUse:
         return tiqets_client().get_tickets(order_reference_id, lang)
 
 
+class _InformationOnFirstUse:
+    """Builds the S3 client only when a done order's information is staged: most checks find
+    an order pending and never need it."""
+
+    def stage(self, order_reference_id: str, lang: str, information: Mapping[str, Any]) -> str:
+        from tiqets_tracker.aws import s3_client
+        from tiqets_tracker.information import InformationStore
+
+        kms_key_id = os.environ.get("VOUCHER_KMS_KEY_ID", "").strip() or None
+        store = InformationStore(
+            require_env("VOUCHER_BUCKET_NAME"), s3_client(), kms_key_id=kms_key_id
+        )
+        return store.stage(order_reference_id, lang, information)
+
+
 def tiqets_client() -> TiqetsClient:
     config = TiqetsConfig.from_env()
     return _tiqets_client(
@@ -56,10 +74,18 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     # With metrics disabled (the local stack) Powertools never flushes, so it would keep every
     # invocation's metrics: start each one from a clean set.
     metrics.clear_metrics()
-    records = TrackingRecords(require_env("TRACKING_TABLE_NAME"), dynamodb_client())
+    records = TrackingRecords(
+        require_env("TRACKING_TABLE_NAME"),
+        dynamodb_client(),
+        retention=retention_from_env("TRACKING_RETENTION_DAYS"),
+    )
     try:
         result = check_order(
-            event, now=datetime.now(UTC), tiqets=_TiqetsOnFirstUse(), records=records
+            event,
+            now=datetime.now(UTC),
+            tiqets=_TiqetsOnFirstUse(),
+            records=records,
+            information=_InformationOnFirstUse(),
         )
     except TiqetsTrackerError as error:
         metrics.add_dimension(name="error", value=type(error).__name__)

@@ -9,15 +9,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tiqets_tracker.aws import s3_client
 from tiqets_tracker.errors import InvalidExecutionInputError, TiqetsTrackerError
+from tiqets_tracker.logs import handler_logger
 from tiqets_tracker.vouchers import VoucherConfig, VoucherRequest, mark_cancelled, store_voucher
 
-logger = Logger()
+logger = handler_logger()
 metrics = Metrics()
 
 # Time kept back from the download for the upload, the information document and an abort.

@@ -7,16 +7,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tiqets_tracker.aws import dynamodb_client, events_client, stepfunctions_client
+from tiqets_tracker.logs import handler_logger
 from tiqets_tracker.records import TrackingRecords
 from tiqets_tracker.settings import require_env
 from tiqets_tracker.sweep import SweepAction, sweep_orders
 
-logger = Logger()
+logger = handler_logger()
 metrics = Metrics()
 
 

@@ -10,6 +10,9 @@ The state machine hands in the tracker state and routes on what comes back:
 Retryable Tiqets failures do not leave this function until `retry_budget` consecutive failures
 are spent: the next wait follows the back-off and honours Retry-After, and a webhook can still
 end it early. Permanent failures raise `TiqetsRequestRejectedError` at once.
+
+A `done` order's informational fields are staged beside its voucher (information.py), and only
+their key travels in the state, which Step Functions caps at 256 KB.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from tiqets_tracker.errors import (
     TiqetsRequestRejectedError,
     TiqetsUnavailableError,
 )
+from tiqets_tracker.information import check_staged_information_key
 from tiqets_tracker.outcomes import Outcome, outcome_for_status
 from tiqets_tracker.records import RecordSnapshot
 from tiqets_tracker.state import OrderToTrack, TrackingSettings, format_timestamp, parse_timestamp
@@ -63,10 +67,18 @@ def failure_retry_policy(policy: BackoffPolicy) -> BackoffPolicy:
 # back-off, which bounds the execution history (Step Functions stops at 25,000 events).
 EARLY_WAKEUP_BUDGET = 20
 RECHECK_PAUSE_SECONDS = 2
+# The pause after an AWS failure: the template's default, and the longest the state may carry
+# (the longest back-off base).
+DEFAULT_AWS_RETRY_PAUSE = 60
+MAX_AWS_RETRY_PAUSE = 86_400
 
 
 class TicketsSource(Protocol):
     def get_tickets(self, order_reference_id: str, lang: str = "en") -> Tickets: ...
+
+
+class InformationStager(Protocol):
+    def stage(self, order_reference_id: str, lang: str, information: Mapping[str, Any]) -> str: ...
 
 
 class RecordStore(Protocol):
@@ -121,6 +133,7 @@ def check_order(
     now: datetime,
     tiqets: TicketsSource,
     records: RecordStore,
+    information: InformationStager,
 ) -> CheckResult:
     if not isinstance(tracker_state, Mapping):
         raise InvalidExecutionInputError("the tracker state must be a JSON object")
@@ -137,6 +150,8 @@ def check_order(
     rng = seeded_rng(order.order_reference_id, format_timestamp(order.placed_at), checks_made)
 
     execution_arn = _execution_arn(tracker_state.get("execution_arn"))
+    aws_retry_pause = _aws_retry_pause_seconds(tracker_state.get("aws_retry_pause_seconds"))
+    _note_aws_failure(tracker_state.get("aws_failure"))
     snapshot = records.begin_check(order, now, execution_arn=execution_arn)
     state: dict[str, Any] = {
         "order": order.to_json(),
@@ -146,10 +161,13 @@ def check_order(
         "checked_at": format_timestamp(now),
         "webhooks_seen": snapshot.webhook_count,
         "tickets_pdf_url": None,
+        "information_key": None,
+        # Executions started on an earlier definition read $.information: keep the path.
         "information": None,
         "voucher": None,
         "failure": None,
         "early_wakeups": early_wakeups,
+        "aws_retry_pause_seconds": aws_retry_pause,
     }
 
     try:
@@ -185,7 +203,9 @@ def check_order(
             # Only a deadline can make the last known status the outcome (see _plan); the
             # voucher step then needs the URL that status came with.
             state["tickets_pdf_url"] = tracker_state.get("tickets_pdf_url")
-            state["information"] = tracker_state.get("information")
+            state["information_key"] = check_staged_information_key(
+                tracker_state.get("information_key"), order.order_reference_id, order.lang
+            )
         return _plan(
             state,
             snapshot=snapshot,
@@ -213,7 +233,11 @@ def check_order(
     state["last_error"] = None
     if tickets.status is OrderStatus.DONE:
         state["tickets_pdf_url"] = tickets.tickets_pdf_url
-        state["information"] = tickets.information
+        if snapshot.announced_outcome != Outcome.TICKETS_READY.value:
+            # Only the voucher step reads them, and only when the outcome is still to announce.
+            state["information_key"] = information.stage(
+                order.order_reference_id, order.lang, tickets.information
+            )
     wait = next_check(
         settings.policy, placed_at=order.placed_at, checked_at=now, checks_made=checks_made, rng=rng
     )
@@ -228,9 +252,35 @@ def check_order(
     )
 
 
+def _aws_retry_pause_seconds(raw: object) -> int:
+    """How long the state machine pauses after AWS kept failing a step (PrepareTracking sets it
+    from the template; the state carries it on). Absent in executions started on an earlier
+    definition, which have no such pause."""
+    if raw is None:
+        return DEFAULT_AWS_RETRY_PAUSE
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= MAX_AWS_RETRY_PAUSE:
+        raise InvalidExecutionInputError(
+            f"aws_retry_pause_seconds must be a whole number from 1 to {MAX_AWS_RETRY_PAUSE}"
+        )
+    return raw
+
+
+def _note_aws_failure(raw: object) -> None:
+    """Say in the log that this check follows an AWS failure the state machine waited out."""
+    if isinstance(raw, Mapping):
+        error = raw.get("Error")
+        logger.warning(
+            "checking again after AWS failed a step",
+            extra={"error": error[:100] if isinstance(error, str) else "unknown"},
+        )
+
+
 def _woken_early(tracker_state: Mapping[str, Any], now: datetime) -> bool:
     """Whether this check comes before the wait the previous check planned had run out: a
     webhook woke the execution, or a raced write sent it back to check."""
+    if tracker_state.get("aws_failure") is not None:
+        # The state machine sent it back after AWS failed a step: no webhook in it.
+        return False
     if isinstance(tracker_state.get("outcome"), str):
         # The previous check planned an outcome, not a wait: only a webhook racing the outcome's
         # record (RecordOutcome, EndTracking) sends the execution back here.

@@ -2,7 +2,7 @@
 
 A Lambda that raises one of these reports its class name as the error type, and that name is what
 the state machine's `Retry` and `Catch` fields match (`statemachine/order_tracking.asl.json`).
-Renaming a class is therefore a change to the workflow, and `tests/unit/test_state_machine.py`
+Renaming a class is therefore a change to the workflow, and `tests/unit/test_error_names.py`
 checks that every name the definition matches exists here.
 
 No message built here ever contains an API key, a webhook secret or a task token.
@@ -60,6 +60,17 @@ class VoucherDownloadError(TiqetsTrackerError):
     order ends in `TrackingFailed` so a person can act."""
 
 
+class VoucherStoreUnavailableError(TiqetsTrackerError):
+    """S3 could not store or read a voucher or an order's information this time (throttling, a
+    service error, a dropped connection). An AWS failure, not the order's: the state machine
+    retries the step, then pauses the order and checks it again; it never ends the order."""
+
+
+class SecretStoreUnavailableError(TiqetsTrackerError):
+    """Secrets Manager could not hand out a secret this time (throttling, a service error, a
+    dropped connection). Retried like the other AWS failures; the webhook answers 503."""
+
+
 class VoucherRejectedError(TiqetsTrackerError):
     """The voucher URL or file is refused for good: not https, an address that must not be
     reached from here, or larger than the configured maximum."""
@@ -67,7 +78,8 @@ class VoucherRejectedError(TiqetsTrackerError):
 
 class TrackingStoreUnavailableError(TiqetsTrackerError):
     """The tracking table could not be read or written (throttling, a service error).
-    The state machine retries the step; the order is not lost."""
+    The state machine retries the step, then pauses the order and checks it again; the order is
+    not lost and does not end because of it."""
 
 
 class WorkflowUnavailableError(TiqetsTrackerError):

@@ -9,7 +9,12 @@ Attributes (the state machine writes some of them directly, see order_tracking.a
 - `task_token`: the token of the parked execution, while parked.
 - `checks_made`, `last_checked_at`, `last_status`, `status_history`, `last_error`.
 - `announced_outcome`, `announced_at`, `voucher`, `failure`: the last outcome published.
-- `expires_at`: epoch seconds for DynamoDB TTL.
+- `expires_at`: epoch seconds for DynamoDB TTL: `retention` after placement (the template passes
+  the vouchers' retention, so a record lives at least as long as its voucher), and at least
+  `VISIT_DATE_MARGIN` after the visit date when the order has one. Tiqets can cancel an order
+  until its visit date, and the webhook answers a callback for an order without a record as
+  unknown.
+- `visit_date`: the order's visit date, when start_tracking was given one.
 - `execution_arn`: the execution that last began a status check (or that the sweep started).
 - `sweep_partition` ("open") and `open_since`: set while tracking has not ended with a published
   outcome; they key the sparse `OpenOrders` index the sweep reads (see sweep.py). Ending
@@ -19,22 +24,26 @@ Attributes (the state machine writes some of them directly, see order_tracking.a
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tiqets_tracker.errors import TrackingStoreUnavailableError
+from tiqets_tracker.errors import ConfigurationError, TrackingStoreUnavailableError
 from tiqets_tracker.quiet_logs import aws_bodies_unlogged
 from tiqets_tracker.state import OrderToTrack, format_timestamp
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-# Long enough for a cancellation weeks after the visit date to still find the record.
-DEFAULT_RETENTION = timedelta(days=180)
+# The template's VoucherRetentionDays default: a record lives as long as its voucher.
+DEFAULT_RETENTION = timedelta(days=400)
+# A cancellation can come until the visit date; a little after it, nothing changes any more.
+VISIT_DATE_MARGIN = timedelta(days=30)
+MAX_RETENTION_DAYS = 99_999
 
 OPEN_ORDERS_INDEX = "OpenOrders"
 OPEN_PARTITION = "open"
@@ -50,6 +59,29 @@ class RecordSnapshot:
     webhook_count: int
     announced_outcome: str | None
     last_status: str | None
+
+
+def retention_from_env(name: str, environ: Mapping[str, str] | None = None) -> timedelta:
+    """How long records are kept after placement: whole days from the environment, or
+    DEFAULT_RETENTION when unset."""
+    raw = (os.environ if environ is None else environ).get(name, "").strip()
+    if not raw:
+        return DEFAULT_RETENTION
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_RETENTION_DAYS:
+        raise ConfigurationError(
+            f"{name} must be a whole number of days from 1 to {MAX_RETENTION_DAYS}"
+        )
+    return timedelta(days=int(raw))
+
+
+def expiry_of(order: OrderToTrack, retention: timedelta) -> datetime:
+    """When the record of an order may go: `retention` after placement, and not before
+    VISIT_DATE_MARGIN after its visit date."""
+    expires = order.placed_at + retention
+    if order.visit_date is not None:
+        after_visit = datetime.combine(order.visit_date, time.min, tzinfo=UTC) + VISIT_DATE_MARGIN
+        expires = max(expires, after_visit)
+    return expires
 
 
 def text_attribute(item: Mapping[str, Any] | None, name: str) -> str | None:
@@ -71,6 +103,7 @@ def order_input_from_record(item: Mapping[str, Any]) -> dict[str, Any]:
         "lang": text_attribute(item, "lang") or "en",
         "external_reference": text_attribute(item, "external_reference"),
         "placed_at": text_attribute(item, "placed_at"),
+        "visit_date": text_attribute(item, "visit_date"),
     }
 
 
@@ -98,7 +131,7 @@ class TrackingRecords:
         expression = (
             "SET webhook_count = if_not_exists(webhook_count, :zero), "
             "tracking_state = :active, lang = :lang, placed_at = :placed_at, "
-            "external_reference = :external_reference, "
+            "external_reference = :external_reference, visit_date = :visit_date, "
             "first_checked_at = if_not_exists(first_checked_at, :now), "
             "expires_at = :expires_at, sweep_partition = :open, "
             "open_since = if_not_exists(open_since, :now)"
@@ -120,8 +153,11 @@ class TrackingRecords:
                 ":external_reference": (
                     {"S": order.external_reference} if order.external_reference else {"NULL": True}
                 ),
+                ":visit_date": (
+                    {"S": order.visit_date.isoformat()} if order.visit_date else {"NULL": True}
+                ),
                 ":now": {"S": format_timestamp(now)},
-                ":expires_at": {"N": str(int((order.placed_at + self._retention).timestamp()))},
+                ":expires_at": {"N": str(int(expiry_of(order, self._retention).timestamp()))},
             },
         )
         return RecordSnapshot(

@@ -24,9 +24,11 @@ parameter cache, which lives as long as the Lambda container: a rotated key take
 to reach a warm container, unless `clear_secret_cache()` is called (for example after Tiqets
 answers 401).
 
-Secrecy: no secret value ever appears in a log record or in an error. Every failure raises
-`ConfigurationError` whose message names the source and the reason (an AWS error code, or what is
-wrong with the value's shape) and carries no chained exception. While a value is being fetched,
+Secrecy: no secret value ever appears in a log record or in an error. A failure that may pass
+(throttling, a service error, a dropped connection) raises `SecretStoreUnavailableError`, which
+the state machine retries and the webhook answers with 503; every other failure raises
+`ConfigurationError`. Either message names the source and the reason (an AWS error code, or what
+is wrong with the value's shape) and carries no chained exception. While a value is being fetched,
 botocore's debug log of raw response bodies (which would contain the value) is suppressed;
 `aws_bodies_unlogged()` offers the same to code whose AWS calls carry other secrets (task tokens).
 """
@@ -41,7 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
-from tiqets_tracker.errors import ConfigurationError
+from tiqets_tracker.errors import ConfigurationError, SecretStoreUnavailableError
 from tiqets_tracker.quiet_logs import aws_bodies_unlogged
 
 __all__ = [
@@ -68,6 +70,25 @@ _BASE64_TEXT = re.compile(r"(?:[A-Za-z0-9+/]+|[A-Za-z0-9_-]+)={0,2}")
 
 _T = TypeVar("_T")
 
+# Answers that say Secrets Manager (or SSM, or KMS behind them) could not serve the value now,
+# not that the configuration is wrong, and botocore's names for a connection that failed.
+_TRANSIENT_ERRORS = frozenset(
+    {
+        "ThrottlingException",
+        "TooManyRequestsException",
+        "InternalServiceError",
+        "InternalServerError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "RequestTimeout",
+        "KMSThrottlingException",
+        "ConnectTimeoutError",
+        "ReadTimeoutError",
+        "EndpointConnectionError",
+        "ConnectionClosedError",
+    }
+)
+
 
 @dataclass(frozen=True)
 class _Source:
@@ -83,6 +104,7 @@ class _Source:
 @dataclass(frozen=True)
 class _Failure:
     reason: str
+    transient: bool = False
 
 
 def load_api_key(source: str) -> str:
@@ -143,9 +165,8 @@ def _load(
     fetched = _fetch(where, max_age)
     outcome = fetched if isinstance(fetched, _Failure) else parse(fetched)
     if isinstance(outcome, _Failure):
-        raise ConfigurationError(
-            f"cannot load the {what} from {where.describe()}: {outcome.reason}"
-        ) from None
+        error = SecretStoreUnavailableError if outcome.transient else ConfigurationError
+        raise error(f"cannot load the {what} from {where.describe()}: {outcome.reason}") from None
     return outcome
 
 
@@ -159,10 +180,11 @@ def _fetch(source: _Source, max_age: int) -> str | bytes | _Failure:
             if source.store == "ssm":
                 return parameters.get_parameter(source.name, decrypt=True, max_age=max_age)
             value: object = parameters.get_secret(source.name, max_age=max_age)
-    except Exception as exc:  # every failure becomes a ConfigurationError; see _error_name
-        return _Failure(
-            f"{_error_name(exc)} (check that it exists and that this function's role may read it)"
-        )
+    except Exception as exc:  # every failure becomes a named one; see _error_name
+        name = _error_name(exc)
+        if name in _TRANSIENT_ERRORS:
+            return _Failure(f"{name} (try again later)", transient=True)
+        return _Failure(f"{name} (check that it exists and that this function's role may read it)")
     if isinstance(value, str | bytes):
         return value
     return _Failure(f"unexpected value type {type(value).__name__}")

@@ -2,16 +2,18 @@
 
 The execution input is validated against `schemas/execution_input.schema.json` (the same schema
 `start_tracking` applies before it starts anything), then checked for what a schema cannot say:
-a placement time in the future. (One already past the deadline is accepted: its first check
-decides, and a pending order ends in FulfilmentTimedOut at once.)
+a placement time in the future, a visit date that is not a calendar date or lies more than
+`MAX_VISIT_AHEAD` after placement. (A placement already past the deadline is accepted: its first
+check decides, and a pending order ends in FulfilmentTimedOut at once.)
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from importlib import resources
 from typing import Any, cast
@@ -24,8 +26,10 @@ DEFAULT_RETRY_BUDGET = 8
 # A placement time a little ahead of this Lambda's clock is clock skew; further ahead is an error.
 ALLOWED_CLOCK_SKEW = timedelta(minutes=5)
 MAX_DEADLINE_SECONDS = 86_400
+# Tiqets sells visits months ahead; a visit date years away is a mistake, not an order.
+MAX_VISIT_AHEAD = timedelta(days=3 * 366)
 # Step Functions ends an execution at 25,000 history events; a parked round costs about 13.
-# Settings that would allow more checks than this at the cap are refused.
+# A cap that would allow more checks than this before the deadline is raised until it does not.
 MAX_ROUNDS_AT_CAP = 1_000
 
 
@@ -74,6 +78,7 @@ class OrderToTrack:
     lang: str
     external_reference: str | None
     placed_at: datetime
+    visit_date: date | None = None
 
     @classmethod
     def from_input(cls, raw: object, *, default_placed_at: datetime, now: datetime) -> OrderToTrack:
@@ -98,11 +103,13 @@ class OrderToTrack:
         )
         if placed_at > now + ALLOWED_CLOCK_SKEW:
             raise InvalidExecutionInputError("placed_at lies in the future")
+        visit_date = _visit_date(data.get("visit_date"), placed_at=placed_at)
         return cls(
             order_reference_id=data["order_reference_id"],
             lang=data.get("lang") or DEFAULT_LANG,
             external_reference=data.get("external_reference"),
             placed_at=placed_at,
+            visit_date=visit_date,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -111,7 +118,29 @@ class OrderToTrack:
             "lang": self.lang,
             "external_reference": self.external_reference,
             "placed_at": format_timestamp(self.placed_at),
+            "visit_date": self.visit_date.isoformat() if self.visit_date else None,
         }
+
+
+def _visit_date(raw: str | None, *, placed_at: datetime) -> date | None:
+    """The visit date of validated input (the schema fixed its shape), or None."""
+    if not raw:
+        return None
+    try:
+        visit = date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidExecutionInputError("visit_date is not a calendar date") from None
+    if visit > latest_visit_date(placed_at):
+        raise InvalidExecutionInputError("visit_date lies more than 3 years after placed_at")
+    return visit
+
+
+def latest_visit_date(placed_at: datetime) -> date:
+    """The last visit date an order placed then may carry (date.max near the end of time)."""
+    try:
+        return (placed_at + MAX_VISIT_AHEAD).date()
+    except OverflowError:
+        return date.max
 
 
 def _whole_seconds(raw: object, *, field: str, minimum: int, maximum: int) -> int | None:
@@ -165,21 +194,15 @@ class TrackingSettings:
             raw.get("retry_budget"), field="retry_budget", minimum=0, maximum=1000
         )
         base = profile.base_seconds if base is None else base
-        cap = max(base, profile.cap_seconds if cap is None else cap)
-        try:
-            policy = replace(
-                profile,
-                base_seconds=base,
-                cap_seconds=cap,
-                deadline_seconds=profile.deadline_seconds if deadline is None else deadline,
-            )
-        except ValueError as error:
-            raise InvalidExecutionInputError(f"settings rejected: {error}") from None
-        if policy.deadline_seconds > MAX_ROUNDS_AT_CAP * policy.cap_seconds:
-            raise InvalidExecutionInputError(
-                "settings rejected: backoff_cap_seconds is too short for deadline_seconds "
-                f"(more than {MAX_ROUNDS_AT_CAP} checks would overflow the execution history)"
-            )
+        deadline = profile.deadline_seconds if deadline is None else deadline
+        # Every value the template's parameters allow gives a valid policy: a cap below the
+        # first wait, or too short to keep the checks within the history limit, is raised.
+        cap = max(
+            base,
+            profile.cap_seconds if cap is None else cap,
+            math.ceil(deadline / MAX_ROUNDS_AT_CAP),
+        )
+        policy = replace(profile, base_seconds=base, cap_seconds=cap, deadline_seconds=deadline)
         return cls(
             webhook_enabled=webhook_enabled,
             policy=policy,

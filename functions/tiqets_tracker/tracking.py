@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from tiqets_tracker.callbacks import callback_url_for_order
@@ -58,6 +58,7 @@ def build_execution_input(
     lang: str = DEFAULT_LANG,
     external_reference: str | None = None,
     placed_at: datetime | None = None,
+    visit_date: date | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Validated execution input; raises InvalidExecutionInputError with a readable reason."""
@@ -67,12 +68,17 @@ def build_execution_input(
         if placed_at.tzinfo is None:
             raise InvalidExecutionInputError("placed_at must be timezone-aware")
         placed_at = as_utc(placed_at, field="placed_at")
+    if visit_date is not None and (
+        not isinstance(visit_date, date) or isinstance(visit_date, datetime)
+    ):
+        raise InvalidExecutionInputError("visit_date must be a date")
     moment = now or datetime.now(UTC)
     payload: dict[str, Any] = {
         "order_reference_id": order_reference_id,
         "lang": lang,
         "external_reference": external_reference,
         "placed_at": format_timestamp(placed_at or moment),
+        "visit_date": visit_date.isoformat() if visit_date is not None else None,
     }
     OrderToTrack.from_input(payload, default_placed_at=moment, now=moment)
     return payload
@@ -85,12 +91,20 @@ def start_tracking(
     lang: str = DEFAULT_LANG,
     external_reference: str | None = None,
     placed_at: datetime | None = None,
+    visit_date: date | None = None,
     client: SFNClient | None = None,
 ) -> TrackingStarted:
     """Start tracking one order. Idempotent: starting an order that is already tracked returns
-    the existing execution with `already_tracked=True` instead of raising."""
+    the existing execution with `already_tracked=True` instead of raising.
+
+    Give the `visit_date` when you know it: Tiqets can cancel an order until then, and the
+    order's tracking record is kept until 30 days after it, so the cancellation is announced."""
     payload = build_execution_input(
-        order_reference_id, lang=lang, external_reference=external_reference, placed_at=placed_at
+        order_reference_id,
+        lang=lang,
+        external_reference=external_reference,
+        placed_at=placed_at,
+        visit_date=visit_date,
     )
     if client is None:
         from tiqets_tracker.aws import stepfunctions_client

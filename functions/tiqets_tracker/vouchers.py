@@ -16,8 +16,9 @@
    verifies what it receives, and any failure aborts the multipart upload: S3 never shows a
    half-written voucher.
 5. Write the information document `vouchers/{order}/{lang}/order.json` (order fields, Tiqets'
-   informational fields, the voucher's checksum and size) after the PDF, so that a re-run after a
-   failure in between completes it without downloading again.
+   informational fields as the status check staged them (information.py), the voucher's checksum
+   and size) after the PDF, so that a re-run after a failure in between completes it without
+   downloading again.
 
 Why spool to disk rather than stream parts straight into S3: the object's metadata (its SHA-256
 and size) must be given when the upload starts, and is only known once the download ends. A
@@ -50,8 +51,7 @@ import re
 import socket
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Final
@@ -62,10 +62,6 @@ import urllib3.exceptions
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
-    NoCredentialsError,
-    NoRegionError,
-    ParamValidationError,
-    PartialCredentialsError,
 )
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -75,10 +71,11 @@ from urllib3.util.retry import Retry
 from tiqets_tracker.errors import (
     ConfigurationError,
     InvalidExecutionInputError,
-    TiqetsTrackerError,
     VoucherDownloadError,
     VoucherRejectedError,
 )
+from tiqets_tracker.information import InformationStore, check_staged_information_key
+from tiqets_tracker.s3 import is_not_found, s3_call, s3_error, sse_arguments
 from tiqets_tracker.settings import float_env, require_env
 
 if TYPE_CHECKING:
@@ -138,47 +135,6 @@ _RETRY_HINTS: Final[dict[int, str]] = {
     429: "too many requests",
     503: "unavailable",
 }
-
-# S3 error codes that say the deployment is wrong (bucket, permissions, key): retrying cannot help.
-_S3_CONFIGURATION_CODES: Final = frozenset(
-    {
-        "AccessDenied",
-        "AccountProblem",
-        "AllAccessDisabled",
-        "AuthorizationHeaderMalformed",
-        "InvalidAccessKeyId",
-        "InvalidBucketName",
-        "InvalidBucketState",
-        "KMS.DisabledException",
-        "KMS.InvalidKeyUsageException",
-        "KMS.KMSInvalidStateException",
-        "KMS.NotFoundException",
-        "NoSuchBucket",
-        "PermanentRedirect",
-        "SignatureDoesNotMatch",
-    }
-)
-# S3 error codes that pass: throttling, server trouble, a body damaged on the way (S3 checked
-# our checksum and refused it), a concurrent run aborting or completing the same upload.
-_S3_TRANSIENT_CODES: Final = frozenset(
-    {
-        "BadDigest",
-        "ExpiredToken",
-        "InternalError",
-        "InvalidDigest",
-        "KMS.ThrottlingException",
-        "NoSuchUpload",
-        "OperationAborted",
-        "RequestTimeTooSkewed",
-        "RequestTimeout",
-        "ServiceUnavailable",
-        "SlowDown",
-        "Throttling",
-        "ThrottlingException",
-        "XAmzContentSHA256Mismatch",
-    }
-)
-_S3_NOT_FOUND_CODES: Final = frozenset({"404", "NoSuchKey", "NotFound"})
 
 
 def _shown(text: str) -> str:
@@ -241,14 +197,7 @@ class VoucherConfig:
 
     def encryption_arguments(self) -> dict[str, Any]:
         """The server-side encryption arguments of PutObject and CreateMultipartUpload."""
-        if self.kms_key_id:
-            # A bucket key spares a KMS request per object.
-            return {
-                "ServerSideEncryption": "aws:kms",
-                "SSEKMSKeyId": self.kms_key_id,
-                "BucketKeyEnabled": True,
-            }
-        return {"ServerSideEncryption": "AES256"}
+        return sse_arguments(self.kms_key_id)
 
 
 def voucher_key(order_reference_id: str, lang: str) -> str:
@@ -282,7 +231,8 @@ class VoucherRequest:
     external_reference: str | None
     placed_at: str | None
     tickets_pdf_url: str
-    information: Mapping[str, Any] | None = None
+    information_key: str | None = None
+    """Where the status check staged the order's informational fields (information.py)."""
 
     @classmethod
     def from_event(cls, event: object) -> VoucherRequest:
@@ -311,16 +261,16 @@ class VoucherRequest:
             raise InvalidExecutionInputError(
                 f"tickets_pdf_url must be a URL of at most {_MAX_URL_LENGTH} characters"
             )
-        information = event.get("information")
-        if information is not None and not isinstance(information, Mapping):
-            raise InvalidExecutionInputError("information must be null or a JSON object")
+        information_key = check_staged_information_key(
+            event.get("information_key"), order_reference_id, lang
+        )
         return cls(
             order_reference_id=order_reference_id,
             lang=lang,
             external_reference=external_reference,
             placed_at=placed_at,
             tickets_pdf_url=url.strip(),
-            information=information,
+            information_key=information_key,
         )
 
 
@@ -729,50 +679,16 @@ def _spool_write(spool: IO[bytes], chunk: bytes) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _s3_error(error: ClientError | BotoCoreError, action: str) -> TiqetsTrackerError:
-    """A named error for an S3 failure: transient ones are retried by the state machine."""
-    if isinstance(error, ClientError):
-        details = error.response.get("Error", {})
-        code = str(details.get("Code", "Unknown"))
-        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-        reason = f"S3 {action} failed: {code}"
-        if code in _S3_CONFIGURATION_CODES or code == "403":
-            return ConfigurationError(reason + " (check the bucket, its policy and the role)")
-        if code in _S3_TRANSIENT_CODES or status >= 500 or status in (408, 429):
-            return VoucherDownloadError(reason)
-        # Any other refusal (InvalidArgument, InvalidRequest, ...) is a deployment or code
-        # problem: asking again the same way will not help.
-        return ConfigurationError(reason)
-    if isinstance(
-        error, NoCredentialsError | PartialCredentialsError | NoRegionError | ParamValidationError
-    ):
-        return ConfigurationError(f"S3 {action} failed: {type(error).__name__}")
-    # Connection trouble, timeouts, a damaged response (BotoConnectionError, HTTPClientError, ...).
-    return VoucherDownloadError(f"S3 {action} failed: {type(error).__name__}")
-
-
-@contextmanager
-def _s3_call(action: str) -> Iterator[None]:
-    try:
-        yield
-    except (ClientError, BotoCoreError) as error:
-        raise _s3_error(error, action) from error
-
-
-def _is_not_found(error: ClientError) -> bool:
-    return str(error.response.get("Error", {}).get("Code", "")) in _S3_NOT_FOUND_CODES
-
-
 def _head(s3: S3Client, bucket: str, key: str) -> dict[str, Any] | None:
     """HeadObject's answer, or None when there is no such object."""
     try:
         return dict(s3.head_object(Bucket=bucket, Key=key))
     except ClientError as error:
-        if _is_not_found(error):
+        if is_not_found(error):
             return None
-        raise _s3_error(error, "HeadObject") from error
+        raise s3_error(error, "HeadObject") from error
     except BotoCoreError as error:
-        raise _s3_error(error, "HeadObject") from error
+        raise s3_error(error, "HeadObject") from error
 
 
 def _stored_checksum(head: Mapping[str, Any]) -> tuple[str, int] | None:
@@ -821,7 +737,7 @@ def _upload_pdf(
     }
     if downloaded.size <= PART_BYTES:
         body = spool.read()
-        with _s3_call("PutObject"):
+        with s3_call("PutObject"):
             s3.put_object(
                 Body=body,
                 ChecksumAlgorithm="SHA256",
@@ -830,7 +746,7 @@ def _upload_pdf(
             )
         return
 
-    with _s3_call("CreateMultipartUpload"):
+    with s3_call("CreateMultipartUpload"):
         upload_id = s3.create_multipart_upload(ChecksumAlgorithm="SHA256", **common)["UploadId"]
     completed = False
     try:
@@ -838,7 +754,7 @@ def _upload_pdf(
         part_number = 1
         while part := spool.read(PART_BYTES):
             checksum = _b64(hashlib.sha256(part).digest())
-            with _s3_call("UploadPart"):
+            with s3_call("UploadPart"):
                 answer = s3.upload_part(
                     Bucket=config.bucket,
                     Key=key,
@@ -853,7 +769,7 @@ def _upload_pdf(
                 {"PartNumber": part_number, "ETag": answer["ETag"], "ChecksumSHA256": checksum}
             )
             part_number += 1
-        with _s3_call("CompleteMultipartUpload"):
+        with s3_call("CompleteMultipartUpload"):
             s3.complete_multipart_upload(
                 Bucket=config.bucket,
                 Key=key,
@@ -872,19 +788,25 @@ def _abort(s3: S3Client, bucket: str, key: str, upload_id: str) -> None:
     except (ClientError, BotoCoreError) as error:
         # The original failure is what matters; a lifecycle rule removes what stays behind.
         _log.warning(
-            "could not abort the multipart upload of %s: %s", key, _s3_error(error, "Abort")
+            "could not abort the multipart upload of %s: %s", key, s3_error(error, "Abort")
         )
 
 
 def _information_document(
-    request: VoucherRequest, bucket: str, key: str, sha256_hex: str, size: int
+    request: VoucherRequest,
+    information: Mapping[str, Any] | None,
+    *,
+    bucket: str,
+    key: str,
+    sha256_hex: str,
+    size: int,
 ) -> bytes:
     document = {
         "order_reference_id": request.order_reference_id,
         "external_reference": request.external_reference,
         "lang": request.lang,
         "placed_at": request.placed_at,
-        "information": dict(request.information) if request.information is not None else None,
+        "information": dict(information) if information is not None else None,
         "voucher": {
             "bucket": bucket,
             "key": key,
@@ -896,18 +818,29 @@ def _information_document(
     return json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True).encode("utf-8")
 
 
+def _staged_information(
+    s3: S3Client, config: VoucherConfig, request: VoucherRequest
+) -> dict[str, Any] | None:
+    if request.information_key is None:
+        return None
+    return InformationStore(config.bucket, s3).load(request.information_key)
+
+
 def _put_information(
     s3: S3Client,
     config: VoucherConfig,
     request: VoucherRequest,
+    information: Mapping[str, Any] | None,
     *,
     key: str,
     sha256_hex: str,
     size: int,
 ) -> str:
     info_key = information_key(request.order_reference_id, request.lang)
-    body = _information_document(request, config.bucket, key, sha256_hex, size)
-    with _s3_call("PutObject"):
+    body = _information_document(
+        request, information, bucket=config.bucket, key=key, sha256_hex=sha256_hex, size=size
+    )
+    with s3_call("PutObject"):
         s3.put_object(
             Bucket=config.bucket,
             Key=info_key,
@@ -941,8 +874,9 @@ def store_voucher(
     upload, before the Lambda times out.
 
     Raises VoucherRejectedError for a URL or file refused for good (not https, a non-public
-    address, over the size limit), VoucherDownloadError for anything that may pass (timeouts,
-    truncated, empty or non-PDF bodies, HTTP errors, transient S3 errors), ConfigurationError
+    address, over the size limit), VoucherDownloadError for a download that may work next time
+    (timeouts, truncated, empty or non-PDF bodies, HTTP errors), VoucherStoreUnavailableError
+    for a transient S3 failure, ConfigurationError
     for an S3 refusal that only a deployment fix cures (AccessDenied, NoSuchBucket, ...).
     """
     key = voucher_key(request.order_reference_id, request.lang)
@@ -953,10 +887,15 @@ def store_voucher(
     if stored is not None:
         sha256_hex, size = stored
         if _head(s3, config.bucket, info_key) is None:
-            _put_information(s3, config, request, key=key, sha256_hex=sha256_hex, size=size)
+            information = _staged_information(s3, config, request)
+            _put_information(
+                s3, config, request, information, key=key, sha256_hex=sha256_hex, size=size
+            )
         _log.info("voucher %s already stored (%d bytes); nothing downloaded", key, size)
         return StoredVoucher(config.bucket, key, info_key, size, sha256_hex, downloaded=False)
 
+    # Read before the download, so that a missing document costs no download.
+    information = _staged_information(s3, config, request)
     started = clock()
     session = _voucher_session()
     token = _PEER_POLICY.set(_AddressPolicy(config.allow_loopback_http))
@@ -984,7 +923,9 @@ def store_voucher(
         _PEER_POLICY.reset(token)
         session.close()
 
-    _put_information(s3, config, request, key=key, sha256_hex=sha256_hex, size=downloaded.size)
+    _put_information(
+        s3, config, request, information, key=key, sha256_hex=sha256_hex, size=downloaded.size
+    )
     _log.info("voucher stored at s3://%s/%s in %.2f s", config.bucket, key, clock() - started)
     return StoredVoucher(config.bucket, key, info_key, downloaded.size, sha256_hex)
 
@@ -1000,14 +941,14 @@ def mark_cancelled(bucket: str, order_reference_id: str, lang: str, *, s3: S3Cli
         try:
             tags = s3.get_object_tagging(Bucket=bucket, Key=target)["TagSet"]
         except ClientError as error:
-            if _is_not_found(error) and target != key:
+            if is_not_found(error) and target != key:
                 continue
-            raise _s3_error(error, "GetObjectTagging") from error
+            raise s3_error(error, "GetObjectTagging") from error
         except BotoCoreError as error:
-            raise _s3_error(error, "GetObjectTagging") from error
+            raise s3_error(error, "GetObjectTagging") from error
         tag_key, tag_value = CANCELLED_TAG
         kept = [tag for tag in tags if tag["Key"] != tag_key]
-        with _s3_call("PutObjectTagging"):
+        with s3_call("PutObjectTagging"):
             s3.put_object_tagging(
                 Bucket=bucket,
                 Key=target,

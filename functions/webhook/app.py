@@ -35,7 +35,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
@@ -53,16 +53,18 @@ from tiqets_tracker.callbacks import (
 )
 from tiqets_tracker.errors import (
     ConfigurationError,
+    SecretStoreUnavailableError,
     TrackingStoreUnavailableError,
     WorkflowUnavailableError,
 )
+from tiqets_tracker.logs import handler_logger
 from tiqets_tracker.settings import require_env
 from tiqets_tracker.wakeups import MIN_RECHECK_INTERVAL, WakeResult
 
 # debug=False always: Powertools' debug mode (POWERTOOLS_DEV, POWERTOOLS_EVENT_HANDLER_DEBUG)
 # prints every event, whose query string holds the callback secret.
 app = APIGatewayHttpResolver(debug=False)
-logger = Logger()
+logger = handler_logger()
 metrics = Metrics()
 
 
@@ -112,7 +114,11 @@ def receive_callback() -> Response[str]:
             now=datetime.now(UTC),
             state_machine_arn=state_machine_arn,
         )
-    logger.info("callback handled", extra={"result": result.value})
+    if result is WakeResult.UNKNOWN_ORDER:
+        # Authentic, but no record: never tracked here, or its record expired (records.py).
+        logger.warning("callback for an order not tracked", extra={"result": result.value})
+    else:
+        logger.info("callback handled", extra={"result": result.value})
     if result is WakeResult.RECHECK_DEFERRED:
         # The order was re-checked moments ago: Tiqets retries a non-200 within minutes.
         return _answer(
@@ -146,10 +152,18 @@ def no_such_route(error: NotFoundError) -> Response[str]:
 
 
 @app.exception_handler(  # type: ignore[untyped-decorator]
-    [TrackingStoreUnavailableError, WorkflowUnavailableError, ConfigurationError]
+    [
+        TrackingStoreUnavailableError,
+        WorkflowUnavailableError,
+        SecretStoreUnavailableError,
+        ConfigurationError,
+    ]
 )
 def unavailable(
-    error: TrackingStoreUnavailableError | WorkflowUnavailableError | ConfigurationError,
+    error: TrackingStoreUnavailableError
+    | WorkflowUnavailableError
+    | SecretStoreUnavailableError
+    | ConfigurationError,
 ) -> Response[str]:
     # These messages are ours and name no secret (errors.py, secrets.py).
     logger.error(

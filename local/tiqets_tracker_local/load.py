@@ -751,12 +751,10 @@ class _Checker:
             if text:
                 self.result.voucher_mismatches += 1
                 self.problem(order_reference_id, text)
-        if "TicketsReady" not in order.kind.expected:
-            listed = self.s3.list_objects_v2(
-                Bucket=self.stack.voucher_bucket_name, Prefix=f"vouchers/{order_reference_id}/"
-            )
-            if listed.get("KeyCount", 0):
-                self.problem(order_reference_id, "a voucher was stored for an order without one")
+        if "TicketsReady" not in order.kind.expected and self.stack.stored_voucher_keys(
+            order_reference_id
+        ):
+            self.problem(order_reference_id, "a voucher was stored for an order without one")
         if ready and any(event.detail_type == "OrderCancelled" for event in found):
             voucher = ready[0].detail.get("voucher") or {}
             if voucher.get("key"):

@@ -39,6 +39,7 @@ from io import BytesIO
 from typing import TYPE_CHECKING, Any
 from unittest import mock
 
+from tiqets_tracker.information import STAGED_INFORMATION_NAME
 from tiqets_tracker_local import lambdas
 from tiqets_tracker_local.template import (
     Resolver,
@@ -545,6 +546,19 @@ class LocalStack:
             .get("Item")
         )
         return None if item is None else _plain(item)
+
+    def stored_voucher_keys(self, order_reference_id: str) -> list[str]:
+        """The keys of the order's vouchers and information documents in the bucket, without
+        the informational fields the status check stages there (information.py) whatever the
+        outcome."""
+        listed = self.client("s3").list_objects_v2(
+            Bucket=self.voucher_bucket_name, Prefix=f"vouchers/{order_reference_id}/"
+        )
+        return [
+            item["Key"]
+            for item in listed.get("Contents", [])
+            if not item["Key"].endswith(f"/{STAGED_INFORMATION_NAME}")
+        ]
 
     def records(self) -> list[dict[str, Any]]:
         """Every tracking record, all pages of them, as plain Python values."""

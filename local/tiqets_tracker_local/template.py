@@ -69,6 +69,41 @@ def translate(sam_template: Mapping[str, Any], region: str) -> dict[str, Any]:
             os.environ["AWS_DEFAULT_REGION"] = previous_region
 
 
+def parameter_refusal(name: str, spec: Mapping[str, Any], value: str) -> str | None:
+    """Why CloudFormation would refuse `value` for the parameter, or None. The constraints are
+    those of https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/parameters-section-structure.html:
+    AllowedValues, AllowedPattern (matching the whole value), Min/MaxLength for strings and
+    Min/MaxValue for numbers; the message is the ConstraintDescription where there is one."""
+
+    def refused(plain: str) -> str:
+        description = spec.get("ConstraintDescription")
+        if description:
+            return f"Parameter '{name}' failed to satisfy constraint: {description}"
+        return f"Parameter '{name}' {plain}"
+
+    allowed = spec.get("AllowedValues")
+    if allowed is not None and value not in {str(option) for option in allowed}:
+        return refused(f"must be one of {[str(option) for option in allowed]}")
+    if spec.get("Type") == "Number":
+        try:
+            number = float(value)
+        except ValueError:
+            return refused("must be a number")
+        if "MinValue" in spec and number < float(spec["MinValue"]):
+            return refused(f"must be a number not less than {spec['MinValue']}")
+        if "MaxValue" in spec and number > float(spec["MaxValue"]):
+            return refused(f"must be a number not greater than {spec['MaxValue']}")
+        return None
+    pattern = spec.get("AllowedPattern")
+    if pattern is not None and not re.fullmatch(pattern, value):
+        return refused(f"must match pattern {pattern}")
+    if "MinLength" in spec and len(value) < int(spec["MinLength"]):
+        return refused(f"must contain at least {spec['MinLength']} characters")
+    if "MaxLength" in spec and len(value) > int(spec["MaxLength"]):
+        return refused(f"must contain at most {spec['MaxLength']} characters")
+    return None
+
+
 @dataclass
 class Resolver:
     """Resolves the intrinsic functions this template uses against local names."""
@@ -95,6 +130,13 @@ class Resolver:
             raise ValueError(f"unknown template parameters: {sorted(unknown)}")
         values = {name: str(spec.get("Default", "")) for name, spec in declared.items()}
         values.update(overrides or {})
+        refusals = [
+            refusal
+            for name, spec in declared.items()
+            if (refusal := parameter_refusal(name, spec, values[name]))
+        ]
+        if refusals:
+            raise ValueError("; ".join(refusals))
         resolver = cls(template, values, stack_name, region)
         resolver._name_resources()
         return resolver

@@ -33,6 +33,7 @@ pytestmark = pytest.mark.unit
 
 REGION: Final = "eu-west-1"
 TABLE: Final = "tiqets-tracker-handler-test"
+BUCKET: Final = "tiqets-tracker-handler-test-vouchers"
 SECRET_NAME: Final = "tiqets-tracker/api-key"
 WRONG_SECRET_NAME: Final = "tiqets-tracker/stale-api-key"
 # Values that occur nowhere else, so finding one anywhere means it leaked.
@@ -67,6 +68,7 @@ def dynamodb(
 ) -> Iterator[DynamoDBClient]:
     use_fake_aws(monkeypatch, REGION)
     monkeypatch.setenv("TRACKING_TABLE_NAME", TABLE)
+    monkeypatch.setenv("VOUCHER_BUCKET_NAME", BUCKET)
     monkeypatch.setenv("TIQETS_BASE_URL", simulator.base_url)
     monkeypatch.setenv("TIQETS_API_KEY_SECRET", SECRET_NAME)
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "tiqets-tracker")
@@ -81,6 +83,9 @@ def dynamodb(
             KeySchema=[{"AttributeName": "order_reference_id", "KeyType": "HASH"}],
             AttributeDefinitions=[{"AttributeName": "order_reference_id", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
+        )
+        boto3.client("s3", region_name=REGION).create_bucket(
+            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
         )
         secrets = boto3.client("secretsmanager", region_name=REGION)
         secrets.create_secret(Name=SECRET_NAME, SecretString=API_KEY)
@@ -192,7 +197,12 @@ def test_done_order_comes_back_with_tickets_ready_and_the_voucher_url(
     assert state["next_wait_seconds"] is None
     origin = simulator.base_url.removesuffix("v2/")
     assert state["tickets_pdf_url"] == f"{origin}vouchers/{order_id}-en.pdf"
-    assert state["information"]["how_to_use"] == (
+    # The informational fields wait beside the voucher; the state names where.
+    assert state["information_key"] == f"vouchers/{order_id}/en/tiqets_information.json"
+    staged = boto3.client("s3", region_name=REGION).get_object(
+        Bucket=BUCKET, Key=state["information_key"]
+    )
+    assert json.loads(staged["Body"].read())["how_to_use"] == (
         "Show the PDF voucher on your phone at the entrance."
     )
     assert record(dynamodb, order_id)["last_status"] == {"S": "done"}

@@ -1,12 +1,13 @@
-"""One round of the tracking loop (check_order) with in-memory fakes for Tiqets and the tracking
-record: what comes back for each status, failure handling and the retry budget, the webhook count
-snapshot, and that the returned state holds every field the state machine reads."""
+"""One round of the tracking loop (check_order) with in-memory fakes for Tiqets, the tracking
+record and the information store: what comes back for each status, failure handling and the
+retry budget, the webhook count snapshot, and that the returned state holds every field the
+state machine reads."""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,13 +15,21 @@ from typing import Any
 
 import pytest
 
-from tiqets_tracker.checking import CheckResult, RecordStore, TicketsSource, check_order
+from tiqets_tracker.checking import (
+    DEFAULT_AWS_RETRY_PAUSE,
+    CheckResult,
+    InformationStager,
+    RecordStore,
+    TicketsSource,
+    check_order,
+)
 from tiqets_tracker.errors import (
     InvalidExecutionInputError,
     TiqetsRequestRejectedError,
     TiqetsResponseInvalidError,
     TiqetsUnavailableError,
 )
+from tiqets_tracker.information import staged_information_key
 from tiqets_tracker.outcomes import Outcome
 from tiqets_tracker.records import RecordSnapshot
 from tiqets_tracker.state import OrderToTrack, format_timestamp
@@ -37,6 +46,7 @@ INFORMATION: dict[str, Any] = {
     "inclusions": ["Entry ticket"],
     "starting_point": {"address": "Museumstraat 1, Amsterdam", "lat": 52.36, "lng": 4.885},
 }
+STAGED_KEY = staged_information_key(ORDER_ID, "en")
 
 
 # -- fakes ---------------------------------------------------------------------------------------
@@ -117,10 +127,25 @@ class FakeTickets:
 
 
 @dataclass
+class FakeInformation:
+    """An InformationStager that keeps what it is given, by key."""
+
+    journal: list[str]
+    staged: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def stage(self, order_reference_id: str, lang: str, information: Mapping[str, Any]) -> str:
+        self.journal.append("stage_information")
+        key = staged_information_key(order_reference_id, lang)
+        self.staged[key] = dict(information)
+        return key
+
+
+@dataclass
 class World:
     journal: list[str]
     tiqets: FakeTickets
     records: FakeRecords
+    information: FakeInformation
 
     def answer(self, *answers: Tickets | Exception) -> None:
         self.tiqets.script.extend(answers)
@@ -130,21 +155,29 @@ class World:
         return self.records.records[ORDER_ID]
 
     def check(self, state: object, now: datetime) -> CheckResult:
-        return check_order(state, now=now, tiqets=self.tiqets, records=self.records)
+        return check_order(
+            state,
+            now=now,
+            tiqets=self.tiqets,
+            records=self.records,
+            information=self.information,
+        )
 
 
 @pytest.fixture
 def world() -> World:
     journal: list[str] = []
-    return World(journal, FakeTickets(journal), FakeRecords(journal))
+    return World(journal, FakeTickets(journal), FakeRecords(journal), FakeInformation(journal))
 
 
 def test_the_fakes_implement_the_ports(world: World) -> None:
     tiqets: TicketsSource = world.tiqets
     records: RecordStore = world.records
+    information: InformationStager = world.information
 
     assert callable(tiqets.get_tickets)
     assert callable(records.begin_check)
+    assert callable(information.stage)
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -217,7 +250,8 @@ def test_pending_order_waits_the_first_backoff_without_outcome(world: World) -> 
     # 60 s with 10 % jitter downwards.
     assert 54 <= result.state["next_wait_seconds"] <= 60
     assert result.state["tickets_pdf_url"] is None
-    assert result.state["information"] is None
+    assert result.state["information_key"] is None
+    assert world.information.staged == {}
 
 
 def test_later_pending_check_waits_longer(world: World) -> None:
@@ -266,9 +300,23 @@ def test_done_order_announces_tickets_ready_with_the_voucher_url(world: World) -
     assert result.state["outcome"] == "TicketsReady"
     assert result.state["status"] == "done"
     assert result.state["tickets_pdf_url"] == PDF_URL
-    assert result.state["information"] == INFORMATION
     assert result.state["next_wait_seconds"] is None
     assert result.state["outcome_already_announced"] is False
+    # The informational fields wait beside the voucher; only their key is in the state.
+    assert result.state["information_key"] == STAGED_KEY
+    assert world.information.staged == {STAGED_KEY: INFORMATION}
+    assert "how_to_use" not in json.dumps(result.state)
+
+
+def test_a_done_order_announced_before_stages_nothing(world: World) -> None:
+    world.records.records[ORDER_ID] = FakeRecord(announced_outcome="TicketsReady")
+    world.answer(tickets(OrderStatus.DONE))
+
+    result = world.check(tracker_state(), at(1))
+
+    assert result.state["outcome_already_announced"] is True
+    assert result.state["information_key"] is None
+    assert "stage_information" not in world.journal
 
 
 @pytest.mark.parametrize(
@@ -422,6 +470,7 @@ def test_returned_state_carries_the_normalised_order_and_the_settings(world: Wor
         "lang": "en",
         "external_reference": None,
         "placed_at": format_timestamp(at(1)),
+        "visit_date": None,
     }
     assert result.state["settings"] == tracker_state()["settings"]
     assert result.state["checked_at"] == format_timestamp(at(1))
@@ -578,7 +627,7 @@ def test_retryable_failure_after_done_never_asks_for_a_voucher_without_url(world
         status="done",
         outcome="TicketsReady",
         tickets_pdf_url=PDF_URL,
-        information=INFORMATION,
+        information_key=STAGED_KEY,
     )
 
     result = world.check(previous, at(30))
@@ -597,14 +646,70 @@ def test_retryable_failure_at_the_deadline_announces_the_last_known_done_with_it
     world.records.records[ORDER_ID] = FakeRecord(webhook_count=1, last_status="done")
     world.answer(TiqetsUnavailableError("Tiqets answered HTTP 503"))
     previous = tracker_state(
-        checks_made=1, status="done", tickets_pdf_url=PDF_URL, information=INFORMATION
+        checks_made=1, status="done", tickets_pdf_url=PDF_URL, information_key=STAGED_KEY
     )
 
     result = world.check(previous, at(86_400))
 
     assert result.state["outcome"] == "TicketsReady"
     assert result.state["tickets_pdf_url"] == PDF_URL
-    assert result.state["information"] == INFORMATION
+    assert result.state["information_key"] == STAGED_KEY
+
+
+def test_a_staged_information_key_of_another_order_is_refused(world: World) -> None:
+    world.records.records[ORDER_ID] = FakeRecord(webhook_count=1, last_status="done")
+    world.answer(TiqetsUnavailableError("Tiqets answered HTTP 503"))
+    previous = tracker_state(
+        checks_made=1,
+        status="done",
+        tickets_pdf_url=PDF_URL,
+        information_key=staged_information_key("9999999", "en"),
+    )
+
+    with pytest.raises(InvalidExecutionInputError, match="information_key"):
+        world.check(previous, at(86_400))
+
+
+# -- after AWS failed a step ---------------------------------------------------------------------
+
+
+def test_the_pause_after_an_aws_failure_travels_on_and_defaults_for_older_executions(
+    world: World,
+) -> None:
+    world.answer(tickets(OrderStatus.PENDING), tickets(OrderStatus.PENDING))
+
+    carried = world.check(tracker_state(aws_retry_pause_seconds=7), at(1))
+    older = world.check(tracker_state(), at(1))
+
+    assert carried.state["aws_retry_pause_seconds"] == 7
+    assert older.state["aws_retry_pause_seconds"] == DEFAULT_AWS_RETRY_PAUSE
+
+
+@pytest.mark.parametrize("pause", [0, -1, True, "60", 86_401])
+def test_a_malformed_aws_retry_pause_is_refused(world: World, pause: object) -> None:
+    with pytest.raises(InvalidExecutionInputError, match="aws_retry_pause_seconds"):
+        world.check(tracker_state(aws_retry_pause_seconds=pause), at(1))
+    assert world.journal == []
+
+
+def test_a_check_after_an_aws_failure_is_not_an_early_wake_up(world: World) -> None:
+    world.answer(tickets(OrderStatus.DONE))
+    # The voucher step failed for good on S3: the state machine paused and sent the order back
+    # with the outcome the last check planned and the failure it caught.
+    previous = tracker_state(
+        checks_made=1,
+        status="done",
+        outcome="TicketsReady",
+        tickets_pdf_url=PDF_URL,
+        information_key=STAGED_KEY,
+        aws_failure={"Error": "VoucherStoreUnavailableError", "Cause": "..."},
+    )
+
+    result = world.check(previous, at(300))
+
+    assert result.state["early_wakeups"] == 0
+    assert result.state["outcome"] == "TicketsReady"
+    assert "aws_failure" not in result.state
 
 
 # -- malformed tracker state -------------------------------------------------------------------

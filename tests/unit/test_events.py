@@ -4,6 +4,7 @@ inputs that are what the state machine really hands to check_order."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ import fastjsonschema
 import pytest
 
 from tiqets_tracker.checking import check_order
+from tiqets_tracker.information import staged_information_key
 from tiqets_tracker.records import RecordSnapshot
 from tiqets_tracker.state import OrderToTrack, parse_timestamp
 from tiqets_tracker.tiqets import OrderStatus, Tickets
@@ -82,6 +84,16 @@ class FakeRecords:
 
 
 @dataclass
+class FakeInformation:
+    staged: list[str] = field(default_factory=list)
+
+    def stage(self, order_reference_id: str, lang: str, information: Mapping[str, Any]) -> str:
+        key = staged_information_key(order_reference_id, lang)
+        self.staged.append(key)
+        return key
+
+
+@dataclass
 class FakeTickets:
     status: OrderStatus
 
@@ -144,6 +156,7 @@ def test_state_machine_input_sample_is_the_documented_order() -> None:
         "lang": "en",
         "external_reference": "shop-order-42",
         "placed_at": "2026-11-26T22:00:00.000Z",
+        "visit_date": "2027-03-14",
     }
 
 
@@ -158,11 +171,23 @@ def test_first_check_sample_is_what_prepare_tracking_builds() -> None:
     # "execution_arn.$": the execution's own ARN, from the context object.
     assert parameters["execution_arn.$"] == "$$.Execution.Id"
     assert sample["execution_arn"].startswith("arn:aws:states:")
+    # The pause after AWS failures: the template's default, a number.
+    assert parameters["aws_retry_pause_seconds.$"] == (
+        "States.StringToJson('${AwsRetryPauseSeconds}')"
+    )
+    assert sample["aws_retry_pause_seconds"] == 60
     for key, value in parameters.items():
-        if key not in {"order.$", "execution_arn.$", "settings"}:
+        if key not in {"order.$", "execution_arn.$", "aws_retry_pause_seconds.$", "settings"}:
             assert sample[key] == value, key
     assert set(sample["settings"]) == set(parameters["settings"])
-    assert all(isinstance(value, str) for value in sample["settings"].values())
+    # The template substitutes concrete values, its defaults with the webhook on.
+    assert sample["settings"] == {
+        "backoff_base_seconds": "600",
+        "backoff_cap_seconds": "3600",
+        "deadline_seconds": "86400",
+        "webhook_enabled": "true",
+        "retry_budget": "8",
+    }
 
 
 def test_first_check_sample_is_accepted_and_returns_the_pending_sample() -> None:
@@ -174,6 +199,7 @@ def test_first_check_sample_is_accepted_and_returns_the_pending_sample() -> None
         now=parse_timestamp(pending["checked_at"], field="checked_at"),
         tiqets=FakeTickets(OrderStatus.PENDING),
         records=records,
+        information=FakeInformation(),
     )
 
     assert records.checked == ["pending"]
@@ -195,8 +221,17 @@ def test_pending_sample_is_accepted_as_the_next_check_input() -> None:
     checked_at = parse_timestamp(pending["checked_at"], field="checked_at")
     now = checked_at + timedelta(minutes=10)
 
-    result = check_order(pending, now=now, tiqets=FakeTickets(OrderStatus.DONE), records=records)
+    information = FakeInformation()
+    result = check_order(
+        pending,
+        now=now,
+        tiqets=FakeTickets(OrderStatus.DONE),
+        records=records,
+        information=information,
+    )
 
     assert result.state["checks_made"] == 2
     assert result.state["outcome"] == "TicketsReady"
     assert result.state["webhooks_seen"] == 1
+    assert result.state["information_key"] == "vouchers/1111111/en/tiqets_information.json"
+    assert information.staged == [result.state["information_key"]]

@@ -15,7 +15,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tiqets_tracker.errors import InvalidExecutionInputError
-from tiqets_tracker.state import OrderToTrack, format_timestamp
+from tiqets_tracker.state import OrderToTrack, format_timestamp, latest_visit_date
 from tiqets_tracker.tracking import build_execution_input, start_tracking
 
 pytestmark = pytest.mark.unit
@@ -264,12 +264,13 @@ def test_a_well_formed_order_is_normalised() -> None:
         "lang": "en",
         "external_reference": "shop-42",
         "placed_at": format_timestamp(NOW),
+        "visit_date": None,
     }
 
 
 # -- property: any JSON object is either a normalised order or a named refusal ----------------
 
-KNOWN_FIELDS = ("order_reference_id", "lang", "external_reference", "placed_at")
+KNOWN_FIELDS = ("order_reference_id", "lang", "external_reference", "placed_at", "visit_date")
 json_values = st.recursive(
     st.none()
     | st.booleans()
@@ -297,11 +298,19 @@ plausible_timestamps = st.builds(
     st.sampled_from(["", ".5", ".123", ".123456789"]),
     st.sampled_from(["Z", "+00:00", "+05:30", "-11:00", "+14:00", "-23:59", "+24:00"]),
 )
+# Dates the schema's pattern accepts, some of them not on the calendar (2026-02-30).
+plausible_visit_dates = st.builds(
+    lambda year, month, day: f"{year:04d}-{month:02d}-{day:02d}",
+    st.integers(1, 9999),
+    st.integers(0, 13),
+    st.integers(0, 32),
+)
 field_values = {
     "order_reference_id": plausible_ids | json_values,
     "lang": st.sampled_from(["en", "de", "xx", "EN", ""]) | json_values,
     "external_reference": st.text(min_size=0, max_size=300) | json_values,
     "placed_at": plausible_timestamps | json_values,
+    "visit_date": plausible_visit_dates | json_values,
 }
 execution_inputs = st.fixed_dictionaries(
     {},
@@ -334,6 +343,7 @@ def test_any_json_execution_input_is_either_a_normalised_order_or_a_named_refusa
     assert order.external_reference is None or 1 <= len(order.external_reference) <= 255
     assert order.placed_at.utcoffset() == timedelta(0)
     assert order.placed_at <= NOW + timedelta(minutes=5)
+    assert order.visit_date is None or order.visit_date <= latest_visit_date(order.placed_at)
     # The normalised order survives a second round unchanged (what the next check reads).
     again = OrderToTrack.from_input(order.to_json(), default_placed_at=NOW, now=NOW)
     assert again.to_json() == order.to_json()

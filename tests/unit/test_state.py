@@ -86,6 +86,7 @@ def test_normalised_order_serialises_with_every_field_and_a_z_timestamp() -> Non
         "lang": "en",
         "external_reference": None,
         "placed_at": "2026-06-01T11:00:00.000Z",
+        "visit_date": None,
     }
 
 
@@ -382,7 +383,7 @@ def test_largest_durations_are_accepted() -> None:
     assert settings.retry_budget == 1000
 
 
-def test_a_cap_too_short_for_the_deadline_is_refused_to_protect_the_execution_history() -> None:
+def test_a_cap_too_short_for_the_deadline_is_raised_to_protect_the_execution_history() -> None:
     raw = {
         "webhook_enabled": "false",
         "backoff_base_seconds": "1",
@@ -391,6 +392,7 @@ def test_a_cap_too_short_for_the_deadline_is_refused_to_protect_the_execution_hi
         "retry_budget": "",
     }
 
-    with pytest.raises(InvalidExecutionInputError, match="too short for deadline_seconds"):
-        TrackingSettings.from_raw(raw)
-    assert TrackingSettings.from_raw(raw | {"backoff_cap_seconds": "87"}).policy.cap_seconds == 87
+    # 86400 s / 1000 checks: no cap below 87 s may stand.
+    assert TrackingSettings.from_raw(raw).policy.cap_seconds == 87
+    assert TrackingSettings.from_raw(raw | {"backoff_cap_seconds": "88"}).policy.cap_seconds == 88
+    assert TrackingSettings.from_raw(raw | {"deadline_seconds": "60"}).policy.cap_seconds == 60

@@ -124,6 +124,7 @@ def test_an_order_whose_restart_never_started_is_restarted_again(world: World) -
         "lang": "nl",
         "external_reference": "shop-1111111",
         "placed_at": "2026-06-02T10:55:00.000Z",
+        "visit_date": None,
     }
     record = world.record("1111111")
     assert record["sweep_restarts"] == {"N": "1"}

@@ -115,6 +115,7 @@ def test_start_hands_the_validated_input_to_the_execution(sfn: SFNClient, machin
         "lang": "nl",
         "external_reference": "shop-order-42",
         "placed_at": "2025-02-01T00:30:00.123Z",
+        "visit_date": None,
     }
     schema_validator()(given)
 
@@ -259,7 +260,13 @@ def test_built_input_validates_against_the_schema_file(arguments: dict[str, Any]
     payload = build_execution_input("1111111", now=NOW, **arguments)
 
     schema_validator()(payload)
-    assert set(payload) == {"order_reference_id", "lang", "external_reference", "placed_at"}
+    assert set(payload) == {
+        "order_reference_id",
+        "lang",
+        "external_reference",
+        "placed_at",
+        "visit_date",
+    }
 
 
 def test_built_input_stamps_now_when_placed_at_is_missing() -> None:
@@ -270,6 +277,7 @@ def test_built_input_stamps_now_when_placed_at_is_missing() -> None:
         "lang": "en",
         "external_reference": None,
         "placed_at": "2026-06-01T12:00:00.000Z",
+        "visit_date": None,
     }
 
 

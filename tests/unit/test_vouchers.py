@@ -32,7 +32,9 @@ from tiqets_tracker.errors import (
     InvalidExecutionInputError,
     VoucherDownloadError,
     VoucherRejectedError,
+    VoucherStoreUnavailableError,
 )
+from tiqets_tracker.information import InformationStore
 from tiqets_tracker.vouchers import (
     PART_BYTES,
     StoredVoucher,
@@ -55,6 +57,7 @@ API_KEY = "voucher-test-key"
 BUCKET = "tiqets-vouchers-test"
 REGION: Final = "eu-west-1"
 ORDER_ID = "1111111"
+INFORMATION = {"how_to_use": "Show the ticket at the entrance.", "inclusions": ["Entry"]}
 EVENT_FILE = Path(__file__).resolve().parents[2] / "events" / "store_vouchers.json"
 PUBLIC_ADDRESS = "93.184.216.34"
 MIB = 1024 * 1024
@@ -135,15 +138,22 @@ def order_with_voucher(
     return tickets_pdf_url(simulator, order_id, lang)
 
 
-def voucher_request(url: str, order_id: str = ORDER_ID, lang: str = "en") -> VoucherRequest:
+def voucher_request(
+    url: str, order_id: str = ORDER_ID, lang: str = "en", *, information_key: str | None = None
+) -> VoucherRequest:
     return VoucherRequest(
         order_reference_id=order_id,
         lang=lang,
         external_reference="shop-42",
         placed_at="2026-11-26T22:00:00.000Z",
         tickets_pdf_url=url,
-        information={"how_to_use": "Show the ticket at the entrance.", "inclusions": ["Entry"]},
+        information_key=information_key,
     )
+
+
+def staged_information(s3: S3Client, order_id: str = ORDER_ID, lang: str = "en") -> str:
+    """Stage the order's informational fields as the status check does; return their key."""
+    return InformationStore(BUCKET, s3).stage(order_id, lang, INFORMATION)
 
 
 def voucher_downloads(simulator: TiqetsSimulator) -> int:
@@ -278,7 +288,11 @@ def test_a_pdf_is_stored_verified_with_metadata_encryption_and_information(
     expected = simulator.voucher_bytes(ORDER_ID)
     expected_sha = hashlib.sha256(expected).hexdigest()
 
-    stored = store_voucher(voucher_request(url), config=local_config(), s3=s3)
+    staged = staged_information(s3)
+
+    stored = store_voucher(
+        voucher_request(url, information_key=staged), config=local_config(), s3=s3
+    )
 
     assert stored.as_result() == {
         "bucket": BUCKET,
@@ -309,7 +323,7 @@ def test_a_pdf_is_stored_verified_with_metadata_encryption_and_information(
         "external_reference": "shop-42",
         "lang": "en",
         "placed_at": "2026-11-26T22:00:00.000Z",
-        "information": {"how_to_use": "Show the ticket at the entrance.", "inclusions": ["Entry"]},
+        "information": INFORMATION,
         "voucher": {
             "bucket": BUCKET,
             "key": stored.key,
@@ -318,8 +332,31 @@ def test_a_pdf_is_stored_verified_with_metadata_encryption_and_information(
             "size_bytes": len(expected),
         },
     }
-    assert sorted(bucket_keys(s3)) == [stored.information_key, stored.key]
+    assert sorted(bucket_keys(s3)) == [stored.information_key, stored.key, staged]
     assert voucher_downloads(simulator) == 1
+
+
+def test_without_staged_information_the_document_says_none(
+    s3: S3Client, simulator: TiqetsSimulator
+) -> None:
+    url = order_with_voucher(simulator)
+
+    stored = store_voucher(voucher_request(url), config=local_config(), s3=s3)
+
+    document = json.loads(s3.get_object(Bucket=BUCKET, Key=stored.information_key)["Body"].read())
+    assert document["information"] is None
+
+
+def test_staged_information_gone_missing_is_an_s3_failure_that_passes(
+    s3: S3Client, simulator: TiqetsSimulator
+) -> None:
+    url = order_with_voucher(simulator)
+    staged = staged_information(s3)
+    s3.delete_object(Bucket=BUCKET, Key=staged)
+
+    # The state machine retries, then checks the order again, which stages it anew.
+    with pytest.raises(VoucherStoreUnavailableError, match="missing"):
+        store_voucher(voucher_request(url, information_key=staged), config=local_config(), s3=s3)
 
 
 def test_the_key_is_per_order_and_language(s3: S3Client, simulator: TiqetsSimulator) -> None:
@@ -582,15 +619,17 @@ def test_a_rerun_completes_a_missing_information_document_without_downloading(
     s3: S3Client, simulator: TiqetsSimulator
 ) -> None:
     url = order_with_voucher(simulator)
-    first = store_voucher(voucher_request(url), config=local_config(), s3=s3)
+    request = voucher_request(url, information_key=staged_information(s3))
+    first = store_voucher(request, config=local_config(), s3=s3)
     s3.delete_object(Bucket=BUCKET, Key=first.information_key)
 
-    second = store_voucher(voucher_request(url), config=local_config(), s3=s3)
+    second = store_voucher(request, config=local_config(), s3=s3)
 
     assert second.as_result() == first.as_result()
     assert voucher_downloads(simulator) == 1
     document = json.loads(s3.get_object(Bucket=BUCKET, Key=first.information_key)["Body"].read())
     assert document["voucher"]["sha256"] == first.sha256
+    assert document["information"] == INFORMATION
 
 
 def test_an_object_without_our_metadata_is_replaced(
@@ -615,7 +654,7 @@ def test_a_failed_multipart_upload_is_aborted_and_a_rerun_succeeds(
     url = order_with_voucher(simulator, size=20 * MIB)
     failing = FailingS3(s3, operation, client_error("SlowDown", 503, operation), after=after)
 
-    with pytest.raises(VoucherDownloadError, match="SlowDown"):
+    with pytest.raises(VoucherStoreUnavailableError, match="SlowDown"):
         store_voucher(voucher_request(url), config=local_config(), s3=cast("S3Client", failing))
 
     assert_nothing_left(s3)
@@ -634,10 +673,18 @@ def test_a_failed_multipart_upload_is_aborted_and_a_rerun_succeeds(
         ("head_object", client_error("403", 403, "HeadObject"), ConfigurationError),
         ("put_object", client_error("AccessDenied", 403, "PutObject"), ConfigurationError),
         ("put_object", client_error("InvalidArgument", 400, "PutObject"), ConfigurationError),
-        ("put_object", client_error("SlowDown", 503, "PutObject"), VoucherDownloadError),
-        ("put_object", client_error("InternalError", 500, "PutObject"), VoucherDownloadError),
-        ("put_object", client_error("BadDigest", 400, "PutObject"), VoucherDownloadError),
-        ("put_object", EndpointConnectionError(endpoint_url="https://s3"), VoucherDownloadError),
+        ("put_object", client_error("SlowDown", 503, "PutObject"), VoucherStoreUnavailableError),
+        (
+            "put_object",
+            client_error("InternalError", 500, "PutObject"),
+            VoucherStoreUnavailableError,
+        ),
+        ("put_object", client_error("BadDigest", 400, "PutObject"), VoucherStoreUnavailableError),
+        (
+            "put_object",
+            EndpointConnectionError(endpoint_url="https://s3"),
+            VoucherStoreUnavailableError,
+        ),
     ],
 )
 def test_s3_failures_raise_named_errors(
@@ -915,7 +962,7 @@ def test_the_sample_event_parses() -> None:
         "shop-42",
     )
     assert request.tickets_pdf_url.startswith("https://")
-    assert request.information is not None
+    assert request.information_key == "vouchers/1111111/en/tiqets_information.json"
 
 
 @pytest.mark.parametrize(
@@ -926,7 +973,14 @@ def test_the_sample_event_parses() -> None:
         (lambda event: event["order"].update(lang="EN"), "lang"),
         (lambda event: event["order"].update(external_reference=42), "external_reference"),
         (lambda event: event.update(tickets_pdf_url=None), "tickets_pdf_url"),
-        (lambda event: event.update(information=["a"]), "information"),
+        (lambda event: event.update(information_key=["a"]), "information_key"),
+        (
+            lambda event: event.update(
+                information_key="vouchers/2222222/en/tiqets_information.json"
+            ),
+            "information_key",
+        ),
+        (lambda event: event.update(information_key="vouchers/1111111/en/order.json"), "info"),
     ],
 )
 def test_a_malformed_event_is_refused(
@@ -977,6 +1031,7 @@ def test_the_handler_stores_the_voucher_and_returns_its_location(
 
     event = sample_event()
     event["tickets_pdf_url"] = order_with_voucher(simulator)
+    assert event["information_key"] == staged_information(s3)
 
     result = lambda_handler(event, context)
     again = lambda_handler(event, context)
@@ -1004,6 +1059,7 @@ def test_the_handler_raises_the_named_error(
 
     event = sample_event()
     event["tickets_pdf_url"] = order_with_voucher(simulator, voucher="truncated")
+    event["information_key"] = None
 
     with pytest.raises(VoucherDownloadError):
         lambda_handler(event, FakeLambdaContext())

@@ -310,7 +310,7 @@ def test_voucher_upload_errors_are_retried_and_the_stored_voucher_is_the_served_
         "SlowDown",
         "SlowDown",
     ]
-    assert failed_task_errors(stack, execution["executionArn"]) == ["VoucherDownloadError"]
+    assert failed_task_errors(stack, execution["executionArn"]) == ["VoucherStoreUnavailableError"]
     assert_voucher_intact(stack, tiqets, order_id, event.detail)
     # Nothing was stored by the failed attempt, so the retry downloaded the voucher again.
     assert voucher_downloads(tiqets, order_id) == 2
