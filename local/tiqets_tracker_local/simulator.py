@@ -107,6 +107,8 @@ class Scenario:
     voucher_size: int | None = None
     """Size in bytes of the served PDF; None for a small one."""
     send_webhooks: bool = True
+    conditions_size: int = 0
+    """Bytes of conditions text in a done answer (Tiqets' free text can be long)."""
 
     def __post_init__(self) -> None:
         if not self.timeline:
@@ -121,6 +123,8 @@ class Scenario:
             raise ValueError(f"unknown voucher behaviour {self.voucher!r}")
         if self.voucher_size is not None and self.voucher_size < 0:
             raise ValueError("voucher_size must be >= 0")
+        if self.conditions_size < 0:
+            raise ValueError("conditions_size must be >= 0")
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -668,7 +672,9 @@ class TiqetsSimulator:
             if done
             else None
         )
-        return {
+        size = order.scenario.conditions_size
+        extra = {"conditions": _conditions_text(size)} if done and size else {}
+        return extra | {
             "order_reference_id": _json_order_id(order.order_reference_id),
             "order_status": status,
             "tickets_pdf_url": pdf_url,
@@ -716,3 +722,9 @@ class TiqetsSimulator:
                 handler.close_connection = True
                 return
             handler.wfile.write(view[start : min(start + _CHUNK, sent)])
+
+
+def _conditions_text(size: int) -> str:
+    """`size` bytes of plausible conditions text (empty for 0)."""
+    sentence = "Tickets are valid on the chosen date only; entry closes one hour before closing. "
+    return (sentence * (size // len(sentence) + 1))[:size]

@@ -560,6 +560,22 @@ class LocalStack:
             if not item["Key"].endswith(f"/{STAGED_INFORMATION_NAME}")
         ]
 
+    def expire_records(self, now: datetime) -> list[str]:
+        """Delete the tracking records whose `expires_at` lies before `now`, as DynamoDB's TTL
+        does (moto keeps expired items forever); return their order IDs."""
+        expired = [
+            str(record["order_reference_id"])
+            for record in self.records()
+            if "expires_at" in record and int(record["expires_at"]) < now.timestamp()
+        ]
+        dynamodb = self.client("dynamodb")
+        for order_reference_id in expired:
+            dynamodb.delete_item(
+                TableName=self.tracking_table_name,
+                Key={"order_reference_id": {"S": order_reference_id}},
+            )
+        return expired
+
     def records(self) -> list[dict[str, Any]]:
         """Every tracking record, all pages of them, as plain Python values."""
         pages = self.client("dynamodb").get_paginator("scan")

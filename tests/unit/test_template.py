@@ -342,3 +342,36 @@ def test_webhook_resources_exist_only_when_the_webhook_is_on(
     webhook = cfn_template["Resources"]["WebhookFunction"]
     assert on.condition(webhook["Condition"]) is True
     assert off.condition(webhook["Condition"]) is False
+
+
+def test_each_lambda_task_outlasts_its_function_so_a_slow_run_is_not_retried_while_it_runs(
+    definition: dict[str, Any], cfn_template: dict[str, Any]
+) -> None:
+    (machine,) = resources_of(cfn_template, "AWS::StepFunctions::StateMachine").values()
+    substitutions = machine["Properties"]["DefinitionSubstitutions"]
+    functions = resources_of(cfn_template, "AWS::Lambda::Function")
+    tasks = [
+        state
+        for state in definition["States"].values()
+        if state.get("Resource", "").startswith("arn:aws:states:::lambda:invoke")
+    ]
+    assert tasks
+    for state in tasks:
+        placeholder = re.fullmatch(r"\$\{(\w+)\}", state["Parameters"]["FunctionName"])
+        assert placeholder
+        (function_name, attribute) = substitutions[placeholder[1]]["Fn::GetAtt"]
+        assert attribute == "Arn"
+        assert state["TimeoutSeconds"] > functions[function_name]["Properties"]["Timeout"]
+
+
+def test_the_largest_voucher_allowed_fits_the_voucher_functions_ephemeral_storage(
+    sam_template: dict[str, Any],
+) -> None:
+    pattern = re.compile(sam_template["Parameters"]["VoucherMaxBytes"]["AllowedPattern"])
+    largest = 400 * 1024 * 1024
+    assert pattern.fullmatch(str(largest))
+    assert not pattern.fullmatch(str(largest + 1))
+    function = sam_template["Resources"]["StoreVouchersFunction"]["Properties"]
+    storage_bytes = function["EphemeralStorage"]["Size"] * 1000 * 1000
+    # The spooled download and the runtime's own use of /tmp must both fit.
+    assert largest < storage_bytes * 0.85

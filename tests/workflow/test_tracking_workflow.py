@@ -373,6 +373,45 @@ def test_instant_order_ends_in_tickets_ready_with_the_voucher_stored(
     assert json.loads(record["voucher"])["sha256"] == voucher["sha256"]
 
 
+# Step Functions' quota for a state's input or output
+# (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html).
+STATE_PAYLOAD_LIMIT = 256 * 1024
+
+
+def state_payloads(stack: LocalStack, execution_arn: str) -> list[str]:
+    """Every input and output the execution's history records (states, tasks, the execution)."""
+    payloads = []
+    for event in stack.history(execution_arn):
+        for key, details in event.items():
+            if key.endswith("EventDetails") and isinstance(details, dict):
+                payloads += [
+                    details[field]
+                    for field in ("input", "output")
+                    if isinstance(details.get(field), str)
+                ]
+    return payloads
+
+
+def test_a_done_answer_with_300_kb_of_conditions_ends_tickets_ready_with_small_states(
+    stack: LocalStack, tiqets: TiqetsSimulator, order_id: str
+) -> None:
+    tiqets.add_order(order_id, Scenario(conditions_size=300_000))
+
+    execution = track(stack, order_id)
+
+    assert execution["status"] == "SUCCEEDED"
+    event = only_outcome(stack, order_id)
+    assert event.detail_type == "TicketsReady"
+    voucher = event.detail["voucher"]
+    assert stored_object(stack, voucher["key"]) == tiqets.voucher_bytes(order_id)
+    # The conditions travel beside the voucher, whole, and not through the state.
+    information = json.loads(stored_object(stack, voucher["information_key"]))
+    assert len(information["information"]["conditions"]) == 300_000
+    payloads = state_payloads(stack, execution["executionArn"])
+    assert payloads
+    assert max(len(payload.encode("utf-8")) for payload in payloads) < STATE_PAYLOAD_LIMIT // 8
+
+
 def test_order_fulfilled_while_parked_is_woken_and_its_voucher_stored(
     stack: LocalStack, tiqets: TiqetsSimulator, order_id: str
 ) -> None:

@@ -9,6 +9,7 @@ nothing here asserts a wall-clock duration.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
@@ -138,6 +139,58 @@ def test_late_callback_after_tracking_ended_publishes_the_cancellation_once(
     assert record is not None
     assert record["announced_outcome"] == "OrderCancelled"
     assert record["tracking_state"] == "finished"
+
+
+def test_a_cancellation_long_after_placement_but_before_the_visit_is_still_published(
+    stack: LocalStack, tiqets: TiqetsSimulator, endpoint: LocalWebhookEndpoint, order_id: str
+) -> None:
+    # Sold 500 days ahead of its visit (records used to be kept 180 days, vouchers 400), the
+    # order is cancelled shortly before the visit; DynamoDB's TTL is emulated at that moment.
+    now = datetime.now(UTC)
+    reference = f"shop-{order_id}"
+    url = signed_url(stack, endpoint, reference)
+    tiqets.add_order(order_id, Scenario(timeline=((0.0, "done"),)), callback_url=url)
+    started = stack.start_tracking(
+        order_id,
+        external_reference=reference,
+        placed_at=now - timedelta(days=1),
+        visit_date=(now + timedelta(days=500)).date(),
+    )
+    stack.wait_for(started.execution_arn, timeout=60)
+    assert outcomes(stack, order_id) == ["TicketsReady"]
+
+    cancelled_at = now + timedelta(days=495)
+    assert order_id not in stack.expire_records(cancelled_at)
+    tiqets.set_status(order_id, "cancelled")
+    stack.wait_until(lambda: tiqets.webhook_deliveries(order_id) == [200], what="the callback")
+    recheck = stack.wait_for(
+        execution_arn_for(stack.state_machine_arn, f"{order_id}-recheck-1"), timeout=60
+    )
+
+    assert recheck["status"] == "SUCCEEDED"
+    assert outcomes(stack, order_id) == ["TicketsReady", "OrderCancelled"]
+    record = stack.record(order_id)
+    assert record is not None
+    assert record["visit_date"] == (now + timedelta(days=500)).date().isoformat()
+    # Kept until 30 days after the visit, and then gone as TTL would have it.
+    assert order_id in stack.expire_records(now + timedelta(days=500 + 31))
+
+
+def test_an_expired_record_makes_an_authentic_callback_an_unknown_order(
+    stack: LocalStack, tiqets: TiqetsSimulator, endpoint: LocalWebhookEndpoint, order_id: str
+) -> None:
+    # The control of the test above: what expiry costs, so the emulated TTL is known to bite.
+    reference = f"shop-{order_id}"
+    url = signed_url(stack, endpoint, reference)
+    tiqets.add_order(order_id, Scenario(timeline=((0.0, "done"),)), callback_url=url)
+    started = stack.start_tracking(order_id, external_reference=reference)
+    stack.wait_for(started.execution_arn, timeout=60)
+
+    assert order_id in stack.expire_records(datetime.now(UTC) + timedelta(days=401))
+    status, answer = post(url, {"order_reference_id": order_id})
+
+    assert (status, answer) == (200, {"result": "unknown_order"})
+    assert outcomes(stack, order_id) == ["TicketsReady"]
 
 
 def test_callback_during_a_status_check_is_not_lost(
