@@ -41,6 +41,7 @@ from unittest import mock
 
 from tiqets_tracker.information import STAGED_INFORMATION_NAME
 from tiqets_tracker_local import lambdas
+from tiqets_tracker_local.strict_states import strict_states
 from tiqets_tracker_local.template import (
     Resolver,
     load_sam_template,
@@ -163,6 +164,7 @@ class LocalStack:
             mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         )
         self._exit.enter_context(lambdas.in_process_lambdas())
+        self._exit.enter_context(strict_states())
         self._exit.enter_context(callbacks_skip_executions_not_yet_running())
         self._exit.enter_context(dynamodb_single_item_actions_atomic())
         forget_clients()
