@@ -9,7 +9,9 @@ in-process (through the local stack's registry of functions, or a handler given 
 its answer is written back. Like one Lambda container, it runs one invocation at a time.
 
 Like API Gateway, it forwards every method and path (as the `$default` route when it is not
-`POST /tiqets/callbacks`), refuses bodies over 1 MiB itself (413, before reading them), and
+`POST /tiqets/callbacks`), reads every body it is sent before it answers, refuses one over its
+10 MB payload quota itself (413, after draining it, so the client sees the answer rather than a
+reset connection), and
 answers 500 `{"message": "Internal Server Error"}` when the function fails. It binds only the
 host it is given (127.0.0.1 by default) and logs nothing.
 """
@@ -37,7 +39,10 @@ from .servers import LoopbackServer
 
 __all__ = ["MAX_REQUEST_BYTES", "EndpointResponse", "LocalWebhookEndpoint", "http_api_event"]
 
-MAX_REQUEST_BYTES: Final = 1024 * 1024
+# HTTP API's payload quota ("Payload size 10 MB", not adjustable):
+# https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html
+MAX_REQUEST_BYTES: Final = 10 * 1024 * 1024
+_DRAIN_CHUNK_BYTES: Final = 64 * 1024
 ROUTE_KEY: Final = f"POST {CALLBACK_PATH}"
 _ACCOUNT_ID: Final = "123456789012"
 _API_ID: Final = "localwebhook"
@@ -321,7 +326,10 @@ class LocalWebhookEndpoint:
             request.send_plain(400, b'{"message":"Bad Request"}')
             return None
         if length > self._max_request_bytes:
-            request.close_connection = True  # the body stays unread
+            # Read and drop the body first: answering while the client still sends makes the
+            # kernel reset the connection, and the client never sees the 413.
+            request.close_connection = True
+            _drain(request, length)
             request.send_plain(413, b'{"message":"Request Entity Too Large"}')
             return None
         body = request.rfile.read(length)
@@ -382,3 +390,16 @@ def _http_response(result: Any) -> tuple[int, Sequence[tuple[str, str]], bytes]:
     else:
         answer = str(raw_body).encode("utf-8")
     return status_code, headers, answer
+
+
+def _drain(request: BaseHTTPRequestHandler, length: int) -> None:
+    """Read and discard up to `length` bytes of the body (less if the client stops sending)."""
+    remaining = length
+    while remaining > 0:
+        try:
+            chunk = request.rfile.read(min(remaining, _DRAIN_CHUNK_BYTES))
+        except OSError:  # the read timed out or the client went away
+            return
+        if not chunk:
+            return
+        remaining -= len(chunk)
