@@ -32,6 +32,24 @@ What a fault can do to a call it matches:
   Lambda reports a timeout or an out-of-memory kill.
 - run a callable first and then let the call through (`before`), to hold a call back until
   something else happened (races).
+- let the call take effect and then answer something else (`respond_after`): an answer lost
+  or replaced on the way back.
+
+Lambda's own faults, on the `Invoke` calls of one function (`invocation_of`), the state
+machine's among them (moto's interpreter invokes through a boto3 client with botocore's
+retries off, so each fault is one failed attempt of the Task, named as on AWS):
+- `lambda_throttled`: a burst of throttles. Lambda answers HTTP 429 `TooManyRequestsException`
+  with its `Reason` (`ThrottleReason`) and never runs the handler; Step Functions reports
+  `Lambda.TooManyRequestsException`.
+- `lambda_timed_out`: the invocation ran past its function's Timeout. Lambda answers 200 with
+  `X-Amz-Function-Error: Unhandled` and a `Sandbox.Timedout` payload ("Task timed out after
+  30.00 seconds"), which Step Functions reports as `Sandbox.Timedout`. Either the handler never
+  answered (`after_running=False`: it is not run, as if it hung at once) or it did all its
+  work and the answer came too late (`after_running=True`). Injected, not measured: the local
+  stack does not enforce a function's Timeout in real time (see lambdas.py).
+A function at its reserved concurrency needs no fault: `PutFunctionConcurrency` on the local
+stack is enforced by lambdas.py, which answers the same 429 as `lambda_throttled`, with
+`ReservedFunctionConcurrentInvocationLimitExceeded`.
 
 A fault acts on at most `times` calls (None: on every matching call); once spent it lets calls
 through. `Fault.calls` counts the calls it acted on and `Fault.answers` what each got.
@@ -55,19 +73,25 @@ from io import BytesIO
 from types import TracebackType
 from typing import Any, Final
 from unittest import mock
+from urllib.parse import unquote, urlsplit
 from xml.sax.saxutils import escape
 
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 
 __all__ = [
+    "LAMBDA_THROTTLE_MESSAGE",
     "Answer",
     "AwsCall",
     "AwsFaults",
     "Fault",
     "FaultKind",
     "SimulatedRuntimeFailure",
+    "ThrottleReason",
     "aws_error_response",
     "faster_state_machine_retries",
+    "invocation_of",
+    "invoked_function_name",
+    "lambda_throttle_answer",
 ]
 
 # DynamoDB's errors carry the service's namespace in `__type`, as AWS sends them.
@@ -233,15 +257,68 @@ def aws_error_response(call: AwsCall, code: str, status: int, message: str) -> A
     return _response(call, status, headers, body)
 
 
+Responder = Callable[[AwsCall], AWSResponse]
+Predicate = Callable[[AwsCall], bool]
+
+
+class ThrottleReason(StrEnum):
+    """Why Lambda throttled an invocation: the `Reason` of its TooManyRequestsException (the
+    API's ThrottleReason)."""
+
+    ACCOUNT_CONCURRENCY = "ConcurrentInvocationLimitExceeded"
+    """The account's (unreserved) concurrency is used up, by any of its functions."""
+    RESERVED_CONCURRENCY = "ReservedFunctionConcurrentInvocationLimitExceeded"
+    """The function runs as many invocations as its reserved concurrency allows."""
+    FUNCTION_RATE = "FunctionInvocationRateLimitExceeded"
+    RESERVED_RATE = "ReservedFunctionInvocationRateLimitExceeded"
+    CALLER_RATE = "CallerRateLimitExceeded"
+
+
+# What Lambda says when it throttles an invocation (and Step Functions repeats in the cause).
+LAMBDA_THROTTLE_MESSAGE: Final = "Rate Exceeded."
+
+
+def lambda_throttle_answer(
+    reason: ThrottleReason | str, message: str = LAMBDA_THROTTLE_MESSAGE
+) -> tuple[int, dict[str, str], bytes]:
+    """Lambda's answer to an Invoke it throttles (status, headers, body): HTTP 429,
+    `TooManyRequestsException` in `x-amzn-ErrorType`, and the body Lambda sends,
+    `{"Reason": ..., "Type": "User", "message": ...}`, which botocore parses into the error's
+    `Reason`, `Type` and `message`."""
+    body = json.dumps({"Reason": str(reason), "Type": "User", "message": message}).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "x-amzn-ErrorType": "TooManyRequestsException",
+        "x-amzn-RequestId": str(uuid.uuid4()),
+    }
+    return 429, headers, body
+
+
+def invoked_function_name(call: AwsCall) -> str | None:
+    """The name of the function a Lambda `Invoke` call invokes (given by name, ARN or partial
+    ARN, with or without a qualifier); None for any other call."""
+    if call.service != "lambda" or call.operation != "Invoke":
+        return None
+    parts = urlsplit(call.url).path.split("/")
+    if len(parts) < 2 or parts[-1] != "invocations":
+        return None
+    named = unquote(parts[-2])
+    if ":function:" in named:
+        named = named.split(":function:", 1)[1]
+    return named.split(":", 1)[0]
+
+
+def invocation_of(function_name: str) -> Predicate:
+    """A Lambda `Invoke` of this function (by its name; the state machine invokes by ARN)."""
+    return lambda call: invoked_function_name(call) == function_name
+
+
 class FaultKind(StrEnum):
     RESPOND = "respond"
+    RESPOND_AFTER = "respond_after"
     CRASH_BEFORE = "crash_before"
     CRASH_AFTER = "crash_after"
     BEFORE = "before"
-
-
-Responder = Callable[[AwsCall], AWSResponse]
-Predicate = Callable[[AwsCall], bool]
 
 
 @dataclass(eq=False)
@@ -265,6 +342,7 @@ class Fault:
             raise ValueError("a fault acts on at least one call (times=None: on every call)")
         needs = {
             FaultKind.RESPOND: self.respond,
+            FaultKind.RESPOND_AFTER: self.respond,
             FaultKind.CRASH_BEFORE: self.failure,
             FaultKind.CRASH_AFTER: self.failure,
             FaultKind.BEFORE: self.hook,
@@ -431,6 +509,82 @@ class AwsFaults:
             Fault(service, operation, FaultKind.RESPOND, when=when, times=times, respond=responder)
         )
 
+    def respond_after(
+        self,
+        service: str,
+        operation: str,
+        responder: Responder,
+        *,
+        when: Predicate | None = None,
+        times: int | None = 1,
+    ) -> Fault:
+        """Let moto answer the call (it takes effect), then answer what `responder` builds
+        instead of moto's answer."""
+        return self.add(
+            Fault(
+                service,
+                operation,
+                FaultKind.RESPOND_AFTER,
+                when=when,
+                times=times,
+                respond=responder,
+            )
+        )
+
+    def lambda_throttled(
+        self,
+        function_name: str,
+        *,
+        times: int | None = 1,
+        reason: ThrottleReason | str = ThrottleReason.ACCOUNT_CONCURRENCY,
+        message: str = LAMBDA_THROTTLE_MESSAGE,
+        when: Predicate | None = None,
+    ) -> Fault:
+        """The next `times` invocations of the function (that `when` accepts) are throttled:
+        Lambda answers 429 TooManyRequestsException with `reason`, and the handler never runs.
+        """
+
+        def throttled(call: AwsCall) -> AWSResponse:
+            status, headers, body = lambda_throttle_answer(reason, message)
+            return _response(call, status, headers, body)
+
+        return self.respond(
+            "lambda", "Invoke", throttled, when=_invoking(function_name, when), times=times
+        )
+
+    def lambda_timed_out(
+        self,
+        function_name: str,
+        *,
+        times: int | None = 1,
+        seconds: float | None = None,
+        after_running: bool = False,
+        when: Predicate | None = None,
+    ) -> Fault:
+        """The next `times` invocations of the function (that `when` accepts) time out: Lambda
+        answers the `Sandbox.Timedout` function error "Task timed out after <seconds>" (by
+        default the function's configured Timeout). With `after_running` the handler runs and
+        its effects stay, only its answer is lost; without, it is not run at all (it hung at
+        its start). The timeout is reported at once, not after `seconds` of real time."""
+        if seconds is None:
+            from tiqets_tracker_local import lambdas
+
+            seconds = lambdas.registered(function_name).timeout_seconds
+        failure = SimulatedRuntimeFailure.timeout(seconds)
+
+        def timed_out(call: AwsCall) -> AWSResponse:
+            request_id = str(uuid.uuid4())
+            headers = {
+                "Content-Type": "application/json",
+                "X-Amz-Function-Error": "Unhandled",
+                "X-Amz-Executed-Version": "$LATEST",
+                "x-amzn-RequestId": request_id,
+            }
+            return _response(call, 200, headers, json.dumps(failure.payload(request_id)).encode())
+
+        add = self.respond_after if after_running else self.respond
+        return add("lambda", "Invoke", timed_out, when=_invoking(function_name, when), times=times)
+
     def put_events_failed_entries(
         self,
         *,
@@ -515,6 +669,12 @@ class AwsFaults:
             answer = fault.respond(call)
             fault._note(answer)
             return answer
+        if fault.kind is FaultKind.RESPOND_AFTER:
+            assert fault.respond is not None
+            delegate()
+            answer = fault.respond(call)
+            fault._note(answer)
+            return answer
         if fault.kind is FaultKind.CRASH_BEFORE:
             assert fault.failure is not None
             raise fault.failure.fresh()
@@ -527,6 +687,13 @@ class AwsFaults:
             assert fault.failure is not None
             raise fault.failure.fresh()
         return response
+
+
+def _invoking(function_name: str, when: Predicate | None) -> Predicate:
+    of_function = invocation_of(function_name)
+    if when is None:
+        return of_function
+    return lambda call: of_function(call) and when(call)
 
 
 class _ScaledSleep:

@@ -10,6 +10,20 @@ aws_faults.py) stands for the runtime itself dying (a timeout, an out-of-memory 
 reported with its AWS error type (`Sandbox.Timedout`, `Lambda.Unknown`) and no stack trace, as
 Lambda reports those. This is a moto internal: moto is pinned to the 5.2 series in
 pyproject.toml, and tests/workflow prove the seam still works.
+
+A function's reserved concurrency is enforced as Lambda enforces it: set it with the Lambda API
+(`put_function_concurrency`; the template sets none), and an invocation through the API while
+that many invocations of the function are running is refused with HTTP 429
+`TooManyRequestsException`, `Reason` `ReservedFunctionConcurrentInvocationLimitExceeded`, before
+its handler runs (Step Functions names it `Lambda.TooManyRequestsException`). Every
+invocation counts while its handler runs, the local webhook endpoint's too (which invokes
+without the API, so is never refused). The account's concurrency is not modelled; a burst of
+throttles of any kind is a fault (`AwsFaults.lambda_throttled`).
+
+A function's Timeout is not enforced: handlers run in real time here, the retries' waits are
+scaled down (`aws_faults.faster_state_machine_retries`) but the 30 s and 300 s Timeouts are not,
+and a loaded local stack runs every handler in one process, so its durations are not Lambda's.
+A timeout is injected instead (`AwsFaults.lambda_timed_out`, `SimulatedRuntimeFailure.timeout`).
 """
 
 from __future__ import annotations
@@ -28,7 +42,11 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from tiqets_tracker_local.aws_faults import SimulatedRuntimeFailure
+from tiqets_tracker_local.aws_faults import (
+    SimulatedRuntimeFailure,
+    ThrottleReason,
+    lambda_throttle_answer,
+)
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -64,6 +82,9 @@ class RegisteredFunction:
     arn: str
     _handler: Handler | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _in_flight: int = 0
+    _throttled: int = 0
+    _slots_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def handler(self) -> Handler:
@@ -71,6 +92,42 @@ class RegisteredFunction:
             if self._handler is None:
                 self._handler = load_handler(self.code_dir, self.handler_path)
             return self._handler
+
+    @property
+    def in_flight(self) -> int:
+        """How many invocations of the function are running now."""
+        with self._slots_lock:
+            return self._in_flight
+
+    @property
+    def throttled(self) -> int:
+        """How many invocations its reserved concurrency refused so far."""
+        with self._slots_lock:
+            return self._throttled
+
+    def admit(self, reserved_concurrency: int | None) -> None:
+        """Count one more invocation running, or raise ConcurrencyLimitExceededError if
+        `reserved_concurrency` (None: no limit) are running already."""
+        with self._slots_lock:
+            if reserved_concurrency is not None and self._in_flight >= reserved_concurrency:
+                self._throttled += 1
+                raise ConcurrencyLimitExceededError(reserved_concurrency)
+            self._in_flight += 1
+
+    def release(self) -> None:
+        """One invocation admitted earlier ended."""
+        with self._slots_lock:
+            self._in_flight -= 1
+
+
+class ConcurrencyLimitExceededError(Exception):
+    """The function already runs as many invocations as its reserved concurrency allows."""
+
+    reason = ThrottleReason.RESERVED_CONCURRENCY
+
+    def __init__(self, reserved_concurrency: int) -> None:
+        super().__init__(f"{reserved_concurrency} invocations running (reserved concurrency)")
+        self.reserved_concurrency = reserved_concurrency
 
 
 @dataclass
@@ -113,8 +170,21 @@ def unregister(function_name: str) -> None:
         _registry.pop(function_name, None)
 
 
-def invoke_registered(function_name: str, event: Any) -> tuple[bytes, bool]:
-    """Run the handler; return the response payload and whether it is a function error."""
+def registered(function_name: str) -> RegisteredFunction:
+    """The function registered under this name (LookupError if none is)."""
+    with _registry_lock:
+        function = _registry.get(function_name)
+    if function is None:
+        raise LookupError(f"no in-process handler registered for {function_name}")
+    return function
+
+
+def invoke_registered(
+    function_name: str, event: Any, *, reserved_concurrency: int | None = None
+) -> tuple[bytes, bool]:
+    """Run the handler; return the response payload and whether it is a function error.
+    Raises ConcurrencyLimitExceededError instead, before the handler runs, if
+    `reserved_concurrency` invocations of the function are running already."""
     with _registry_lock:
         function = _registry.get(function_name)
     if function is None:
@@ -125,6 +195,7 @@ def invoke_registered(function_name: str, event: Any) -> tuple[bytes, bool]:
         invoked_function_arn=function.arn,
         timeout_seconds=function.timeout_seconds,
     )
+    function.admit(reserved_concurrency)
     started = time.perf_counter()
     try:
         result = function.handler(event, context)
@@ -140,12 +211,38 @@ def invoke_registered(function_name: str, event: Any) -> tuple[bytes, bool]:
         return json.dumps(failure.payload(context.aws_request_id)).encode("utf-8"), True
     finally:
         invocations.add(function_name, time.perf_counter() - started)
+        function.release()
     return json.dumps(result).encode("utf-8"), False
+
+
+def _throttled_error(reason: ThrottleReason) -> Exception:
+    """Lambda's 429 TooManyRequestsException, as moto's error for the Invoke it is raised in
+    (moto answers it with this status, headers and body)."""
+    from moto.core.exceptions import JsonRESTError
+
+    status, headers, body = lambda_throttle_answer(reason)
+    error = JsonRESTError("TooManyRequestsException", json.loads(body)["message"])
+    error.code = status
+    error.description = body.decode("utf-8")
+    error.get_headers = lambda *_, **__: list(headers.items())  # type: ignore[method-assign]
+    return error
 
 
 def _moto_invoke(self: Any, body: str | None, request_headers: Any, response_headers: Any) -> bytes:
     event = json.loads(body) if body else {}
-    payload, errored = invoke_registered(self.function_name, event)
+    # Set by PutFunctionConcurrency (moto keeps it); 0 throttles every invocation. Lambda
+    # queues an asynchronous invocation instead of refusing it: only synchronous ones are.
+    reserved = getattr(self, "reserved_concurrency", None)
+    if request_headers.get("X-Amz-Invocation-Type", "RequestResponse") != "RequestResponse":
+        reserved = None
+    try:
+        payload, errored = invoke_registered(
+            self.function_name,
+            event,
+            reserved_concurrency=None if reserved is None else int(reserved),
+        )
+    except ConcurrencyLimitExceededError as refused:
+        raise _throttled_error(refused.reason) from refused
     if errored:
         response_headers["x-amz-function-error"] = "Unhandled"
     return payload
