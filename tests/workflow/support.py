@@ -12,10 +12,14 @@ import fastjsonschema
 from tests.workflow.conftest import FAST_POLLING
 from tiqets_tracker.callbacks import callback_url_for_order
 from tiqets_tracker.state import load_schema
+from tiqets_tracker_local.simulator import Scenario
 from tiqets_tracker_local.stack import FINISHED_STATUSES, LocalStack, OutcomeEvent
 from tiqets_tracker_local.webhook_server import LocalWebhookEndpoint
 
 validate_outcome = fastjsonschema.compile(load_schema("outcome_event.schema.json"))
+
+DONE_AT_ONCE = Scenario(timeline=((0.0, "done"),))
+FAILED_AT_ONCE = Scenario(timeline=((0.0, "failed"),))
 
 
 def track(stack: LocalStack, order_id: str, **kwargs: Any) -> dict[str, Any]:

@@ -20,6 +20,8 @@ from botocore.awsrequest import AWSResponse
 
 from tests.workflow.conftest import PARKED_FOR_LONG
 from tests.workflow.support import (
+    DONE_AT_ONCE,
+    FAILED_AT_ONCE,
     failed_task_errors,
     only_outcome,
     outcomes,
@@ -48,9 +50,6 @@ from tiqets_tracker_local.webhook_server import LocalWebhookEndpoint
 pytestmark = pytest.mark.workflow
 
 Predicate = Callable[[AwsCall], bool]
-
-FAILED_AT_ONCE = Scenario(timeline=((0.0, "failed"),))
-DONE_AT_ONCE = Scenario(timeline=((0.0, "done"),))
 
 
 @pytest.fixture

@@ -26,6 +26,8 @@ from botocore.exceptions import ClientError
 
 from tests.workflow.conftest import FAST_POLLING
 from tests.workflow.support import (
+    DONE_AT_ONCE,
+    FAILED_AT_ONCE,
     failed_task_errors,
     only_outcome,
     states_entered,
@@ -40,15 +42,13 @@ from tiqets_tracker_local.aws_faults import (
     ThrottleReason,
     faster_state_machine_retries,
 )
-from tiqets_tracker_local.simulator import Scenario, TiqetsSimulator
+from tiqets_tracker_local.simulator import TiqetsSimulator
 from tiqets_tracker_local.stack import LocalStack
 
 pytestmark = pytest.mark.workflow
 
 Predicate = Callable[[AwsCall], bool]
 
-DONE_AT_ONCE = Scenario(timeline=((0.0, "done"),))
-FAILED_AT_ONCE = Scenario(timeline=((0.0, "failed"),))
 
 THROTTLED = "Lambda.TooManyRequestsException"
 THROTTLED_ANSWER = Answer(429, "TooManyRequestsException")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -98,15 +99,28 @@ def test_duplicate_callback_still_ends_in_exactly_one_outcome(
     assert record["tracking_state"] == "finished"
 
 
-def test_late_callback_after_tracking_ended_publishes_the_cancellation_once(
-    stack: LocalStack, tiqets: TiqetsSimulator, endpoint: LocalWebhookEndpoint, order_id: str
-) -> None:
+def track_done_order_with_callback(
+    stack: LocalStack,
+    tiqets: TiqetsSimulator,
+    endpoint: LocalWebhookEndpoint,
+    order_id: str,
+    **order: Any,
+) -> str:
+    """Track an order Tiqets has done at once, with its callback URL registered, to its
+    TicketsReady; return the URL."""
     reference = f"shop-{order_id}"
     url = signed_url(stack, endpoint, reference)
     tiqets.add_order(order_id, Scenario(timeline=((0.0, "done"),)), callback_url=url)
-    started = stack.start_tracking(order_id, external_reference=reference)
+    started = stack.start_tracking(order_id, external_reference=reference, **order)
     stack.wait_for(started.execution_arn, timeout=60)
     assert outcomes(stack, order_id) == ["TicketsReady"]
+    return url
+
+
+def test_late_callback_after_tracking_ended_publishes_the_cancellation_once(
+    stack: LocalStack, tiqets: TiqetsSimulator, endpoint: LocalWebhookEndpoint, order_id: str
+) -> None:
+    url = track_done_order_with_callback(stack, tiqets, endpoint, order_id)
 
     # Days later Tiqets cancels the order and calls back.
     tiqets.set_status(order_id, "cancelled")
@@ -147,17 +161,14 @@ def test_a_cancellation_long_after_placement_but_before_the_visit_is_still_publi
     # Sold 500 days ahead of its visit (records used to be kept 180 days, vouchers 400), the
     # order is cancelled shortly before the visit; DynamoDB's TTL is emulated at that moment.
     now = datetime.now(UTC)
-    reference = f"shop-{order_id}"
-    url = signed_url(stack, endpoint, reference)
-    tiqets.add_order(order_id, Scenario(timeline=((0.0, "done"),)), callback_url=url)
-    started = stack.start_tracking(
+    track_done_order_with_callback(
+        stack,
+        tiqets,
+        endpoint,
         order_id,
-        external_reference=reference,
         placed_at=now - timedelta(days=1),
         visit_date=(now + timedelta(days=500)).date(),
     )
-    stack.wait_for(started.execution_arn, timeout=60)
-    assert outcomes(stack, order_id) == ["TicketsReady"]
 
     cancelled_at = now + timedelta(days=495)
     assert order_id not in stack.expire_records(cancelled_at)
@@ -180,11 +191,7 @@ def test_an_expired_record_makes_an_authentic_callback_an_unknown_order(
     stack: LocalStack, tiqets: TiqetsSimulator, endpoint: LocalWebhookEndpoint, order_id: str
 ) -> None:
     # The control of the test above: what expiry costs, so the emulated TTL is known to bite.
-    reference = f"shop-{order_id}"
-    url = signed_url(stack, endpoint, reference)
-    tiqets.add_order(order_id, Scenario(timeline=((0.0, "done"),)), callback_url=url)
-    started = stack.start_tracking(order_id, external_reference=reference)
-    stack.wait_for(started.execution_arn, timeout=60)
+    url = track_done_order_with_callback(stack, tiqets, endpoint, order_id)
 
     assert order_id in stack.expire_records(datetime.now(UTC) + timedelta(days=401))
     status, answer = post(url, {"order_reference_id": order_id})
