@@ -34,6 +34,7 @@ from tiqets_tracker.errors import (
 )
 
 __all__ = [
+    "MAX_ANSWER_BYTES",
     "PRODUCTION_BASE_URL",
     "TEST_BASE_URL",
     "USER_AGENT",
@@ -46,6 +47,10 @@ __all__ = [
 TEST_BASE_URL: Final = "https://api-tiqt-test.steq.it/v2/"
 PRODUCTION_BASE_URL: Final = "https://api.tiqets.com/v2/"
 USER_AGENT: Final = f"tiqets-tracker/0.1 (python-requests/{requests.__version__})"
+
+MAX_ANSWER_BYTES: Final = 5 * 1024 * 1024
+"""Largest answer read from Tiqets: an order's status and free text, at most a few hundred KB in
+practice; a larger one is refused (and retried) instead of filling the function's memory."""
 
 MAX_RETRY_AFTER_SECONDS: Final = 86_400.0
 """Longest wait a `Retry-After` header can ask for; longer values are clamped to this."""
@@ -318,28 +323,49 @@ class TiqetsClient:
         if isinstance(outcome, str):
             _log.debug("Tiqets tickets call for order %s failed: %s", order_reference_id, outcome)
             raise TiqetsUnavailableError(f"Tiqets could not be reached ({outcome})")
+        response, body = outcome
         _log.debug(
             "Tiqets tickets call for order %s answered HTTP %d",
             order_reference_id,
-            outcome.status_code,
+            response.status_code,
         )
-        _raise_for_status(outcome)
-        return _parse_tickets(order_reference_id, outcome.content)
+        _raise_for_status(response)
+        return _parse_tickets(order_reference_id, body)
 
-    def _get(self, url: str, params: dict[str, str]) -> requests.Response | str:
-        """The response, or the kind of transport failure. The exception is not kept, so that
-        nothing raised later chains it."""
+    def _get(self, url: str, params: dict[str, str]) -> tuple[requests.Response, bytes] | str:
+        """The response and its body, or the kind of transport failure. The exception is not
+        kept, so that nothing raised later chains it."""
         try:
-            return self._session.get(
+            with self._session.get(
                 url,
                 params=params,
                 headers={"Accept": "application/json", "User-Agent": USER_AGENT},
                 auth=self._auth,
                 timeout=self._timeout,
                 allow_redirects=False,
-            )
+                stream=True,
+            ) as response:
+                body = _bounded_body(response)
         except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
             return _failure_kind(error)
+        if body is None:
+            raise TiqetsResponseInvalidError(
+                f"Tiqets answered more than {MAX_ANSWER_BYTES} bytes (HTTP {response.status_code})"
+            )
+        return response, body
+
+
+def _bounded_body(response: requests.Response) -> bytes | None:
+    """The body, or None once it is over MAX_ANSWER_BYTES (the rest is not read)."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
+        return None
+    body = bytearray()
+    for chunk in response.iter_content(chunk_size=64 * 1024):
+        body += chunk
+        if len(body) > MAX_ANSWER_BYTES:
+            return None
+    return bytes(body)
 
 
 def _raise_for_status(response: requests.Response) -> None:

@@ -20,6 +20,7 @@ from tiqets_tracker.errors import (
     TiqetsUnavailableError,
 )
 from tiqets_tracker.tiqets import (
+    MAX_ANSWER_BYTES,
     PRODUCTION_BASE_URL,
     TEST_BASE_URL,
     OrderStatus,
@@ -141,6 +142,28 @@ def test_an_answer_about_another_order_is_invalid(
 
     with pytest.raises(TiqetsResponseInvalidError, match=r"about order .2222222."):
         client.get_tickets("1111111")
+
+
+def test_an_answer_over_the_size_bound_is_invalid_and_not_read_whole(
+    simulator: TiqetsSimulator, client: TiqetsClient
+) -> None:
+    filler = b"x" * (MAX_ANSWER_BYTES + 1)
+    simulator.add_order(
+        "1111111", faulty(Fault(body=b'{"order_status": "done", "conditions": "' + filler + b'"}'))
+    )
+
+    with pytest.raises(TiqetsResponseInvalidError, match="more than 5242880 bytes"):
+        client.get_tickets("1111111")
+
+
+def test_an_answer_of_300_kb_of_free_text_is_read(
+    simulator: TiqetsSimulator, client: TiqetsClient
+) -> None:
+    simulator.add_order("1111111", Scenario(conditions_size=300_000))
+
+    tickets = client.get_tickets("1111111")
+
+    assert len(tickets.information["conditions"]) == 300_000
 
 
 def test_the_base_url_works_without_its_trailing_slash(simulator: TiqetsSimulator) -> None:
