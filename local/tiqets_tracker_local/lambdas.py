@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from tiqets_tracker_local import iam
 from tiqets_tracker_local.aws_faults import (
     SimulatedRuntimeFailure,
     ThrottleReason,
@@ -80,6 +81,8 @@ class RegisteredFunction:
     memory_mb: int
     timeout_seconds: int
     arn: str
+    # The function's execution role: the handler's AWS calls sign as it (iam.py).
+    role_arn: str | None = None
     _handler: Handler | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _in_flight: int = 0
@@ -198,7 +201,8 @@ def invoke_registered(
     function.admit(reserved_concurrency)
     started = time.perf_counter()
     try:
-        result = function.handler(event, context)
+        with iam.acting_as_role(function.role_arn):
+            result = function.handler(event, context)
     except Exception as error:  # the Lambda runtime turns any exception into a function error
         payload = {
             "errorMessage": str(error),

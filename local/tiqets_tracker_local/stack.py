@@ -12,10 +12,12 @@ and invokes our real handlers in-process (see lambdas.py). Only what the templat
 through parameters differs from a deployment: durations in seconds, the Tiqets URL pointing at
 the simulator, and vouchers allowed over http from loopback.
 
-Not simulated: log groups, alarms, the managed policy, IAM evaluation (moto does not enforce
-IAM) and the voucher bucket's TLS-only policy (moto sees no aws:SecureTransport on its in-process
-requests and would deny them all); tests/unit/test_template.py checks those on the expanded
-template instead.
+IAM is enforced (see iam.py): each handler signs as its role, the state machine's tasks as its
+role, everything else as an operator with every permission; a call the template does not grant
+is denied. Not simulated: log groups, alarms, the IAM conditions moto cannot evaluate and the
+voucher bucket's TLS-only policy (moto sees no aws:SecureTransport on its in-process requests
+and would deny them all); tests/unit/test_template.py and tests/workflow/test_iam.py check those
+on the expanded template instead.
 
 Corrected where moto answers unlike AWS under concurrency: callbacks while an execution starts
 (callbacks_skip_executions_not_yet_running) and the atomicity of each single-item DynamoDB
@@ -40,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 from unittest import mock
 
 from tiqets_tracker.information import STAGED_INFORMATION_NAME
-from tiqets_tracker_local import lambdas
+from tiqets_tracker_local import iam, lambdas
 from tiqets_tracker_local.strict_states import strict_states
 from tiqets_tracker_local.template import (
     Resolver,
@@ -164,6 +166,12 @@ class LocalStack:
             mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
         )
         self._exit.enter_context(lambdas.in_process_lambdas())
+        self._exit.enter_context(
+            iam.enforced(
+                region=self.region,
+                placeholder_access_key_ids={_FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"]},
+            )
+        )
         self._exit.enter_context(strict_states())
         self._exit.enter_context(callbacks_skip_executions_not_yet_running())
         self._exit.enter_context(dynamodb_single_item_actions_atomic())
@@ -207,8 +215,11 @@ class LocalStack:
         ]
 
     def client(self, service: str) -> Any:
+        """A client of the operator (every permission; iam.py), also inside a handler's call."""
         import boto3
 
+        if iam.enforcing():
+            return iam.active().operator.client(service, self.region)
         return boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
 
     def _create_resources(self) -> None:
@@ -217,6 +228,9 @@ class LocalStack:
         self._create_event_buses()
         self._create_secrets()
         self._create_roles()
+        iam.create_managed_policies(
+            self.client("iam"), self.template, self.resolver, self.stack_name
+        )
         self._create_functions()
 
     def _create_tables(self) -> None:
@@ -339,6 +353,7 @@ class LocalStack:
                     memory_mb=int(properties.get("MemorySize", 128)),
                     timeout_seconds=int(properties.get("Timeout", 3)),
                     arn=self.resolver.arns[logical],
+                    role_arn=properties["Role"],
                 ),
             )
             self._function_names.append(name)
@@ -394,6 +409,14 @@ class LocalStack:
             roleArn=properties["RoleArn"],
             type=properties.get("StateMachineType", "STANDARD"),
         )["stateMachineArn"]
+        if suffix:
+            iam.grant_state_machine_variant(
+                self.client("iam"),
+                self.template,
+                self.resolver,
+                original_arn=self.resolver.arns[logical],
+                variant_arn=arn,
+            )
         self._state_machines[key] = arn
         return arn
 
@@ -497,9 +520,8 @@ class LocalStack:
     def sweep(self) -> dict[str, Any]:
         """Run the scheduled sweep once, as its schedule would (through Lambda, in-process);
         returns its report, or raises RuntimeError with the Lambda's error."""
-        response = self.client("lambda").invoke(
-            FunctionName=self.sweep_function_name, Payload=b"{}"
-        )
+        scheduler = iam.schedule_client(self.template, self.resolver, self.region)
+        response = scheduler.invoke(FunctionName=self.sweep_function_name, Payload=b"{}")
         payload: dict[str, Any] = json.loads(response["Payload"].read())
         if response.get("FunctionError"):
             raise RuntimeError(f"the sweep failed: {payload.get('errorType')}: {payload}")

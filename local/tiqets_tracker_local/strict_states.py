@@ -1,109 +1,298 @@
-"""moto's Step Functions interpreter made as strict as AWS where our definition depends on it.
+"""moto's Step Functions interpreter made to refuse what AWS refuses.
 
-- `States.ALL` and `States.TaskFailed` do not match `States.DataLimitExceeded` or
-  `States.Runtime`: on AWS those two are caught only where a Retry or Catch names them
-  (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html). moto's
-  `ErrorEqualsDecl` lets `States.ALL` match them, so an oversized state looked like an ordinary
-  failure that a Catch turned into `TrackingFailed`; on AWS the execution fails outright.
-- An execution history holds at most 25,000 events; AWS fails the execution that reaches it
-  (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html). moto's history
-  grows without bound. Here, entering a state with `HISTORY_EVENT_LIMIT` events already
-  recorded fails the execution with `States.Runtime`, which nothing catches.
+`strict_states()` patches moto 5.2's interpreter (moto.stepfunctions.parser) while a local stack
+is up (stack.py enters it next to the in-process Lambdas):
 
-moto already enforces the 256 KB quota on state input/output and task results
-(`_verify_size_quota`). These are moto internals: moto is pinned to the 5.2 series in
-pyproject.toml, and `strict_states()` refuses to start if the patched names are gone.
+1. The wildcards leave `States.DataLimitExceeded` and `States.Runtime` alone. On AWS, States.ALL
+   "can't catch the States.DataLimitExceeded terminal error or Runtime error types"
+   (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html, under
+   States.ALL, States.DataLimitExceeded and States.Runtime). moto's `ErrorEqualsDecl._eval_body`
+   matched every error to States.ALL, so a Retry retried them and a Catch turned an oversized
+   result or a failed JSONPath into an ordinary failure, where AWS fails the execution (ours:
+   the `States.ALL` catchers of CheckOrderStatus, StoreVouchers, MarkVoucherCancelled...).
+   Patched: a Retrier or Catcher matches these two only where its ErrorEquals names them.
+   (States.TaskFailed matches neither in moto already: it skips every States.* error.)
+2. A Parallel branch or a Map iteration that fails with a States.* error fails its state with
+   that error. moto re-raised it as a `CustomErrorName`, which refuses names that start with
+   "States.": a branch's States.DataLimitExceeded came out as a States.Runtime about custom
+   error names. Patched: the `CustomErrorName` that `branches_decl` and `iteration_worker` call
+   keeps a States.* name as the States error it is (needed by 1 for a Pass state, which has no
+   Catch of its own: it is caught, or not, at its Parallel).
+3. An execution history holds at most `HISTORY_EVENT_LIMIT` (25,000) events. AWS: "Maximum
+   execution history size: 25,000 events. If the execution history reaches this quota, the
+   execution will fail" (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html);
+   at 24,999 events "it waits for the next event to happen. If the event number 25,000 is
+   ExecutionSucceeded, the execution finishes successfully. If [not], the ExecutionFailed event
+   is logged" (https://docs.aws.amazon.com/step-functions/latest/dg/bp-history-limit.html), with
+   error States.Runtime and cause "The execution reached the maximum number of history events
+   (25000)." (as executions that reach it report: https://github.com/loads/ardere/issues/86).
+   moto's history grew without bound: a loop AWS would end ran forever. Patched:
+   `EventManager.add_event` refuses any event but the execution's ending one once the history
+   holds limit - 1 events, and the refusal fails the execution with that error and cause, so
+   event number `HISTORY_EVENT_LIMIT` is its ExecutionFailed. No Retry or Catch gets to see the
+   refusal (the failing state's own failure event is refused in turn). The limit is read on each
+   event, so a test can lower it: `with history_event_limit(40):`, or monkeypatch the constant.
+
+The 256 KB payload quota (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html,
+"Maximum input or output size for a task, state, or execution": 262,144 bytes) moto enforces
+itself with States.DataLimitExceeded: on every state's output after OutputPath
+(`CommonStateField._eval_body` -> `_verify_size_quota`: Pass, Task, Choice, Wait, Parallel,
+Map, and so the execution's output), on a Lambda task's result
+(`StateTaskLambda._verify_size_quota`) and on a service integration's result
+(`StateTaskService._verify_size_quota`, aws-sdk included). The last two are raised inside the
+state's Retry/Catch loop, where 1 matters. Not checked by moto: a task's input after Parameters
+and StartExecution's input (the first state's output is); and it refuses exactly 262,144 bytes,
+which AWS allows.
+
+These are moto internals: moto is pinned to the 5.2 series in pyproject.toml, and
+`strict_states()` raises `MotoInternalsChangedError` instead of starting if moto is of another
+series or lacks a name it patches or uses (`moto_internals`). tests/workflow/test_strict_states.py
+shows each rule on small state machines of its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from types import SimpleNamespace
 from typing import Any
 from unittest import mock
 
-__all__ = ["HISTORY_EVENT_LIMIT", "UNCATCHABLE_BY_WILDCARDS", "strict_states"]
+__all__ = [
+    "HISTORY_EVENT_LIMIT",
+    "MOTO_SERIES",
+    "UNCATCHABLE_BY_WILDCARDS",
+    "MotoInternalsChangedError",
+    "history_event_limit",
+    "strict_states",
+]
 
+MOTO_SERIES = "5.2."
 HISTORY_EVENT_LIMIT = 25_000
 UNCATCHABLE_BY_WILDCARDS = frozenset({"States.DataLimitExceeded", "States.Runtime"})
 
+# The events that end an execution: the only ones the last place in a full history takes.
+_EXECUTION_ENDING_EVENTS = frozenset(
+    {"ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"}
+)
+_HISTORY_LIMIT_CAUSE = "The execution reached the maximum number of history events ({limit})."
+_REVIEW = "review local/tiqets_tracker_local/strict_states.py against it"
 
-def _strict_error_equals(self: Any, env: Any) -> None:
-    """ErrorEqualsDecl._eval_body: as moto's, but the wildcards leave the two errors alone."""
-    error_name = env.stack.pop()
-    raised = getattr(error_name, "error_name", None)
-    named = {getattr(name, "error_name", None) for name in self.error_names}
-    if raised in UNCATCHABLE_BY_WILDCARDS:
-        matches = raised in named
-    else:
-        # moto's own rules: States.ALL matches anything, States.TaskFailed what a task raised.
-        matches = (
-            "States.ALL" in named
-            or ("States.TaskFailed" in named and not raised_by_states(error_name))
-            or error_name in self.error_names
+
+class MotoInternalsChangedError(RuntimeError):
+    """moto is not the series strict_states.py was written against, or lacks what it patches."""
+
+
+@contextmanager
+def history_event_limit(limit: int) -> Iterator[None]:
+    """Another history limit for a while (a test's, to reach it in a few events)."""
+    global HISTORY_EVENT_LIMIT  # noqa: PLW0603 - the module constant is the setting
+    if limit < 2:
+        raise ValueError("a history holds at least ExecutionStarted and its ending event")
+    saved, HISTORY_EVENT_LIMIT = HISTORY_EVENT_LIMIT, limit
+    try:
+        yield
+    finally:
+        HISTORY_EVENT_LIMIT = saved
+
+
+def moto_internals() -> SimpleNamespace:
+    """The moto names the patches replace or use; MotoInternalsChangedError if any is gone or moto
+    is not the 5.2 series (a clear error instead of patches that silently do nothing)."""
+    import moto
+
+    if not moto.__version__.startswith(MOTO_SERIES):
+        raise MotoInternalsChangedError(
+            f"strict_states.py patches moto {MOTO_SERIES}x internals and moto is "
+            f"{moto.__version__}: {_REVIEW}"
         )
-    env.stack.append(matches)
+    try:
+        from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType
+        from moto.stepfunctions.parser.asl.component.common.error_name import (
+            custom_error_name,
+            error_equals_decl,
+            error_name,
+            failure_event,
+            states_error_name,
+            states_error_name_type,
+        )
+        from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
+            iteration_worker,
+        )
+        from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import (
+            branches_decl,
+        )
+        from moto.stepfunctions.parser.asl.eval.event import event_detail, event_manager
+
+        internals = SimpleNamespace(
+            ErrorEqualsDecl=error_equals_decl.ErrorEqualsDecl,
+            ErrorName=error_name.ErrorName,
+            CustomErrorName=custom_error_name.CustomErrorName,
+            StatesErrorName=states_error_name.StatesErrorName,
+            StatesRuntime=states_error_name_type.StatesErrorNameType.StatesRuntime,
+            FailureEvent=failure_event.FailureEvent,
+            FailureEventException=failure_event.FailureEventException,
+            EventManager=event_manager.EventManager,
+            EventDetails=event_detail.EventDetails,
+            ExecutionFailedEventDetails=ExecutionFailedEventDetails,
+            ExecutionFailed=HistoryEventType.ExecutionFailed,
+            modules_raising_branch_errors=[branches_decl, iteration_worker],
+        )
+        missing = [
+            f"{getattr(owner, '__name__', owner)}.{name}"
+            for owner, name in [
+                (internals.ErrorEqualsDecl, "_eval_body"),
+                (internals.StatesErrorName, "from_name"),
+                (internals.EventManager, "add_event"),
+                (branches_decl, "CustomErrorName"),
+                (iteration_worker, "CustomErrorName"),
+            ]
+            if not hasattr(owner, name)
+        ]
+        if "failure_event" not in internals.FailureEventException.__annotations__:
+            missing.append("FailureEventException.failure_event")
+        if not hasattr(getattr(internals.EventManager(), "_event_id_gen", None), "_next_id"):
+            missing.append("EventManager()._event_id_gen._next_id")
+        missing += [
+            f"HistoryEventType.{name}"
+            for name in sorted([*_EXECUTION_ENDING_EVENTS, "ExecutionStarted"])
+            if name not in HistoryEventType.__members__
+        ]
+    except (ImportError, AttributeError) as error:
+        raise MotoInternalsChangedError(
+            f"moto {moto.__version__} lacks what strict_states.py patches ({error}): {_REVIEW}"
+        ) from error
+    if missing:
+        raise MotoInternalsChangedError(
+            f"moto {moto.__version__} lacks {', '.join(missing)}: {_REVIEW}"
+        )
+    return internals
 
 
-def raised_by_states(error_name: Any) -> bool:
-    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
-        StatesErrorName,
-    )
-
-    return isinstance(error_name, StatesErrorName)
+# -- 1. the wildcards leave DataLimitExceeded and Runtime alone --------------------------------
 
 
-def _history_size(env: Any) -> int:
-    return len(env.event_manager._history_event_list)
+def _named_only(original: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+    """ErrorEqualsDecl._eval_body (pops the error name, pushes whether it matches): moto's,
+    except that the two errors match only an ErrorEquals that names them."""
+
+    def eval_body(self: Any, env: Any) -> None:
+        raised = getattr(env.stack[-1], "error_name", None)
+        if raised not in UNCATCHABLE_BY_WILDCARDS:
+            original(self, env)
+            return
+        env.stack.pop()
+        env.stack.append(any(name.error_name == raised for name in self.error_names))
+
+    return eval_body
+
+
+# -- 2. branches and iterations fail their state with their own error -------------------------
+
+
+def _branch_error_name(internals: SimpleNamespace) -> Callable[..., Any]:
+    """What branches_decl and iteration_worker call as `CustomErrorName(error_name=...)` for
+    the error a branch or iteration failed with: a States.* name stays that States error
+    (moto's CustomErrorName raises ValueError on it, which became a States.Runtime)."""
+
+    def error_name(error_name: str | None) -> Any:
+        if error_name is not None and error_name.startswith("States."):
+            try:
+                return internals.StatesErrorName.from_name(error_name)
+            except ValueError:  # a States.* name moto's grammar lacks (States.Http.Socket)
+                return internals.ErrorName(error_name=error_name)
+        return internals.CustomErrorName(error_name=error_name)
+
+    return error_name
+
+
+# -- 3. the history limit ---------------------------------------------------------------------
+
+
+class _EnvironmentOf:
+    """What FailureEvent reads of an environment, in add_event, which has none: the event's
+    history context (and no state name: AWS's failure at the limit names no state either)."""
+
+    def __init__(self, context: Any) -> None:
+        self.next_state_name = None
+        self.event_history_context = context
+
+
+def _history_limit_failure(internals: SimpleNamespace) -> Callable[[Any], Exception]:
+    """The exception that fails an execution whose history is full: a FailureEventException
+    (what moto's Program turns into ExecutionFailed) of States.Runtime with AWS's cause, which
+    moto would otherwise prefix as a state's runtime error."""
+
+    class HistoryLimitReached(internals.FailureEventException):  # type: ignore[misc,name-defined]
+        def get_execution_failed_event_details(self) -> Any:
+            return self.failure_event.event_details["executionFailedEventDetails"]
+
+    def failure(context: Any) -> Exception:
+        runtime = internals.StatesRuntime
+        details = internals.ExecutionFailedEventDetails(
+            error=runtime.to_name(), cause=_HISTORY_LIMIT_CAUSE.format(limit=HISTORY_EVENT_LIMIT)
+        )
+        return HistoryLimitReached(
+            failure_event=internals.FailureEvent(
+                env=_EnvironmentOf(context),
+                error_name=internals.StatesErrorName(typ=runtime),
+                event_type=internals.ExecutionFailed,
+                event_details=internals.EventDetails(executionFailedEventDetails=details),
+            )
+        )
+
+    return failure
+
+
+def _bounded(internals: SimpleNamespace) -> Callable[..., int]:
+    """EventManager.add_event, refusing the event that would take the history's last place
+    unless it ends the execution; the refusal fails the execution. The check and the append
+    are one step (a lock per history: a Parallel's branches add events from their own threads).
+    ExecutionStarted is never refused (the execution's worker adds it outside any state)."""
+    original: Callable[..., int] = internals.EventManager.add_event
+    failure = _history_limit_failure(internals)
+    ended_at_the_limit = "_strict_states_ended_at_limit"
+
+    def add_event(self: Any, context: Any, event_type: Any, *args: Any, **kwargs: Any) -> int:
+        kind = getattr(event_type, "value", event_type)
+        with self.__dict__.setdefault("_strict_states_lock", threading.Lock()):
+            next_id: int = self._event_id_gen._next_id
+            if next_id < HISTORY_EVENT_LIMIT or kind == "ExecutionStarted":
+                return original(self, context, event_type, *args, **kwargs)
+            if kind in _EXECUTION_ENDING_EVENTS:
+                if not self.__dict__.get(ended_at_the_limit):
+                    # The execution's one ending event, in the history's last place.
+                    self.__dict__[ended_at_the_limit] = True
+                    return original(self, context, event_type, *args, **kwargs)
+                # A second ending event (moto logs a failed Parallel's failure as
+                # ExecutionFailed, then the execution's own): the history is closed already.
+                return next_id - 1
+        raise failure(context)
+
+    return add_event
+
+
+# -- the patch --------------------------------------------------------------------------------
 
 
 @contextmanager
 def strict_states() -> Iterator[None]:
-    """While active, moto's interpreter matches errors and bounds history as AWS does."""
-    from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType
-    from moto.stepfunctions.parser.asl.component.common.error_name import error_equals_decl
-    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
-        FailureEvent,
-        FailureEventException,
-    )
-    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
-        StatesErrorName,
-    )
-    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
-        StatesErrorNameType,
-    )
-    from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
-    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
-
-    if not hasattr(error_equals_decl.ErrorEqualsDecl, "_eval_body") or not hasattr(
-        CommonStateField, "_eval_body"
-    ):
-        raise RuntimeError("moto's interpreter changed: review local/strict_states.py")
-    original_state_body = CommonStateField._eval_body
-
-    def bounded_state_body(self: Any, env: Any) -> None:
-        if _history_size(env) >= HISTORY_EVENT_LIMIT:
-            runtime = StatesErrorNameType.StatesRuntime
-            raise FailureEventException(
-                failure_event=FailureEvent(
-                    env=env,
-                    error_name=StatesErrorName(typ=runtime),
-                    event_type=HistoryEventType.ExecutionFailed,
-                    event_details=EventDetails(  # type: ignore[typeddict-item]  # total=True in moto
-                        executionFailedEventDetails=ExecutionFailedEventDetails(
-                            error=runtime.to_name(),
-                            cause=(
-                                "The execution reached the maximum number of history events "
-                                f"({HISTORY_EVENT_LIMIT})."
-                            ),
-                        )
-                    ),
-                )
+    """While active, moto's interpreter matches errors and bounds histories as AWS does."""
+    internals = moto_internals()
+    with ExitStack() as patches:
+        patches.enter_context(
+            mock.patch.object(
+                internals.ErrorEqualsDecl,
+                "_eval_body",
+                _named_only(internals.ErrorEqualsDecl._eval_body),
             )
-        original_state_body(self, env)
-
-    with (
-        mock.patch.object(error_equals_decl.ErrorEqualsDecl, "_eval_body", _strict_error_equals),
-        mock.patch.object(CommonStateField, "_eval_body", bounded_state_body),
-    ):
+        )
+        for module in internals.modules_raising_branch_errors:
+            patches.enter_context(
+                mock.patch.object(module, "CustomErrorName", _branch_error_name(internals))
+            )
+        patches.enter_context(
+            mock.patch.object(internals.EventManager, "add_event", _bounded(internals))
+        )
         yield

@@ -237,6 +237,9 @@ class Resolver:
         if attribute == "Arn":
             return self.arns[logical]
         if attribute == "Name":
+            if self.template["Resources"][logical]["Type"] == "AWS::StepFunctions::StateMachine":
+                # Its Ref is its ARN; its Name the last part of that.
+                return self.arns[logical].rsplit(":", 1)[-1]
             return self.physical_ids[logical]
         raise KeyError(f"GetAtt {logical}.{attribute} is not simulated locally")
 

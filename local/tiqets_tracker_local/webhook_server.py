@@ -9,17 +9,21 @@ in-process (through the local stack's registry of functions, or a handler given 
 its answer is written back. Like one Lambda container, it runs one invocation at a time.
 
 Like API Gateway, it forwards every method and path (as the `$default` route when it is not
-`POST /tiqets/callbacks`), reads every body it is sent before it answers, refuses one over its
-10 MB payload quota itself (413, after draining it, so the client sees the answer rather than a
-reset connection), and
-answers 500 `{"message": "Internal Server Error"}` when the function fails. It binds only the
-host it is given (127.0.0.1 by default) and logs nothing.
+`POST /tiqets/callbacks`), reads every body up to its 10 MB payload quota in full and passes it
+on (the webhook function refuses over 4 KB itself), and answers 500
+`{"message": "Internal Server Error"}` when the function fails. A body declared over the quota
+it refuses itself: 413 at once (instead of `100 Continue` to a client that waits for one), then
+it drains what the client still sends, in chunks and for a few seconds at most, before closing,
+so that the client reads the 413 rather than a reset connection. A chunked body is refused (411)
+and a Content-Length that is not a length is a 400. It binds only the host it is given
+(127.0.0.1 by default) and logs nothing.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import socket
 import threading
 import time
 import uuid
@@ -39,10 +43,14 @@ from .servers import LoopbackServer
 
 __all__ = ["MAX_REQUEST_BYTES", "EndpointResponse", "LocalWebhookEndpoint", "http_api_event"]
 
-# HTTP API's payload quota ("Payload size 10 MB", not adjustable):
-# https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html
+# HTTP API's payload quota ("Payload size 10 MB", not adjustable), over which API Gateway
+# answers 413: https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html
 MAX_REQUEST_BYTES: Final = 10 * 1024 * 1024
+_TOO_LARGE: Final = b'{"message":"Request Entity Too Large"}'
 _DRAIN_CHUNK_BYTES: Final = 64 * 1024
+# At most this long a refused body is drained after the 413 before the connection is closed
+# (closing with unread data would reset it, and the client could lose the answer).
+_LINGER_SECONDS: Final = 5.0
 ROUTE_KEY: Final = f"POST {CALLBACK_PATH}"
 _ACCOUNT_ID: Final = "123456789012"
 _API_ID: Final = "localwebhook"
@@ -180,6 +188,41 @@ class _RequestHandler(BaseHTTPRequestHandler):
         except (TimeoutError, OSError):
             self.close_connection = True
 
+    def handle_expect_100(self) -> bool:
+        """`Expect: 100-continue`: a body declared over the quota is refused before it is sent;
+        any other is asked for (and then read in full)."""
+        if _declared_length(self) > self.server.endpoint._max_request_bytes:
+            self.refuse_and_close(413, _TOO_LARGE, unread=0)
+            return False
+        return super().handle_expect_100()
+
+    def refuse_and_close(self, status_code: int, body: bytes, *, unread: int) -> None:
+        """Answer at once, then close cleanly: stop writing (the client sees the answer end),
+        and read and drop up to `unread` bytes the client may still send (for at most
+        _LINGER_SECONDS, or until it hangs up), so that closing does not reset the connection
+        under a client that sends its whole body before it reads."""
+        self.close_connection = True
+        self.send_plain(status_code, body)
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+        except OSError:
+            return
+        deadline = time.monotonic() + _LINGER_SECONDS
+        remaining = unread
+        while remaining > 0:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            try:
+                self.connection.settimeout(left)
+                chunk = self.rfile.read1(min(remaining, _DRAIN_CHUNK_BYTES))
+            except OSError:  # timed out, or the client went away
+                return
+            if not chunk:
+                return
+            remaining -= len(chunk)
+
     def send_plain(
         self, status_code: int, body: bytes, headers: Sequence[tuple[str, str]] = ()
     ) -> None:
@@ -309,28 +352,21 @@ class LocalWebhookEndpoint:
             request.wfile.write(answer)
 
     def _read_body(self, request: _RequestHandler) -> bytes | None:
-        """The request body, or None when an answer was already sent."""
+        """The request body (read in full), or None when an answer was already sent or the
+        client hung up mid-body."""
         if request.headers.get("Transfer-Encoding", "").strip().lower() not in ("", "identity"):
             request.close_connection = True
             request.send_plain(411, b'{"message":"Length Required"}')
             return None
-        raw_length = request.headers.get("Content-Length")
-        if raw_length is None:
+        length = _declared_length(request)
+        if length == 0:
             return b""
-        try:
-            length = int(raw_length)
-        except ValueError:
-            length = -1
         if length < 0:
             request.close_connection = True
             request.send_plain(400, b'{"message":"Bad Request"}')
             return None
         if length > self._max_request_bytes:
-            # Read and drop the body first: answering while the client still sends makes the
-            # kernel reset the connection, and the client never sees the 413.
-            request.close_connection = True
-            _drain(request, length)
-            request.send_plain(413, b'{"message":"Request Entity Too Large"}')
+            request.refuse_and_close(413, _TOO_LARGE, unread=length)
             return None
         body = request.rfile.read(length)
         if len(body) < length:
@@ -392,14 +428,12 @@ def _http_response(result: Any) -> tuple[int, Sequence[tuple[str, str]], bytes]:
     return status_code, headers, answer
 
 
-def _drain(request: BaseHTTPRequestHandler, length: int) -> None:
-    """Read and discard up to `length` bytes of the body (less if the client stops sending)."""
-    remaining = length
-    while remaining > 0:
-        try:
-            chunk = request.rfile.read(min(remaining, _DRAIN_CHUNK_BYTES))
-        except OSError:  # the read timed out or the client went away
-            return
-        if not chunk:
-            return
-        remaining -= len(chunk)
+def _declared_length(request: BaseHTTPRequestHandler) -> int:
+    """The request's Content-Length: 0 without one, -1 when it is not a length."""
+    raw_length = request.headers.get("Content-Length")
+    if raw_length is None:
+        return 0
+    try:
+        return int(raw_length)
+    except ValueError:
+        return -1
