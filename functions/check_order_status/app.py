@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import cache
@@ -51,11 +50,7 @@ class _InformationOnFirstUse:
         from tiqets_tracker.aws import s3_client
         from tiqets_tracker.information import InformationStore
 
-        kms_key_id = os.environ.get("VOUCHER_KMS_KEY_ID", "").strip() or None
-        store = InformationStore(
-            require_env("VOUCHER_BUCKET_NAME"), s3_client(), kms_key_id=kms_key_id
-        )
-        return store.stage(order_reference_id, lang, information)
+        return InformationStore.from_env(s3_client()).stage(order_reference_id, lang, information)
 
 
 def tiqets_client() -> TiqetsClient:

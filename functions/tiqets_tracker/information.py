@@ -18,7 +18,14 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from tiqets_tracker.errors import InvalidExecutionInputError, VoucherStoreUnavailableError
-from tiqets_tracker.s3 import is_not_found, s3_call, s3_error, sse_arguments
+from tiqets_tracker.s3 import (
+    is_not_found,
+    s3_call,
+    s3_error,
+    sse_arguments,
+    voucher_kms_key_from_env,
+)
+from tiqets_tracker.settings import require_env
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -54,6 +61,11 @@ class InformationStore:
         self.bucket = bucket
         self._s3 = s3
         self._kms_key_id = kms_key_id
+
+    @classmethod
+    def from_env(cls, s3: S3Client) -> InformationStore:
+        """The store of the voucher bucket the function's environment names."""
+        return cls(require_env("VOUCHER_BUCKET_NAME"), s3, kms_key_id=voucher_kms_key_from_env())
 
     def __repr__(self) -> str:
         return f"InformationStore(bucket={self.bucket!r})"

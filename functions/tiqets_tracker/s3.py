@@ -12,7 +12,8 @@ Messages name the action and S3's error code, never a key's query string or a bo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Final
 
@@ -73,6 +74,14 @@ S3_TRANSIENT_CODES: Final = frozenset(
     }
 )
 S3_NOT_FOUND_CODES: Final = frozenset({"404", "NoSuchKey", "NotFound"})
+
+
+def voucher_kms_key_from_env(environ: Mapping[str, str] | None = None) -> str | None:
+    """The KMS key the voucher bucket's objects are written with (VOUCHER_KMS_KEY_ID), or None
+    for SSE-S3."""
+    return (os.environ if environ is None else environ).get(
+        "VOUCHER_KMS_KEY_ID", ""
+    ).strip() or None
 
 
 def sse_arguments(kms_key_id: str | None) -> dict[str, Any]:

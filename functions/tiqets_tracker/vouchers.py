@@ -75,7 +75,13 @@ from tiqets_tracker.errors import (
     VoucherRejectedError,
 )
 from tiqets_tracker.information import InformationStore, check_staged_information_key
-from tiqets_tracker.s3 import is_not_found, s3_call, s3_error, sse_arguments
+from tiqets_tracker.s3 import (
+    is_not_found,
+    s3_call,
+    s3_error,
+    sse_arguments,
+    voucher_kms_key_from_env,
+)
 from tiqets_tracker.settings import float_env, require_env
 
 if TYPE_CHECKING:
@@ -183,11 +189,10 @@ class VoucherConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> VoucherConfig:
-        kms_key_id = (os.environ if environ is None else environ).get("VOUCHER_KMS_KEY_ID", "")
         return cls(
             bucket=require_env("VOUCHER_BUCKET_NAME", environ),
             max_bytes=_int_env("VOUCHER_MAX_BYTES", DEFAULT_MAX_BYTES, environ),
-            kms_key_id=kms_key_id.strip() or None,
+            kms_key_id=voucher_kms_key_from_env(environ),
             connect_timeout=CONNECT_TIMEOUT_SECONDS,
             read_timeout=float_env(
                 "VOUCHER_DOWNLOAD_TIMEOUT_SECONDS", DEFAULT_READ_TIMEOUT_SECONDS, environ

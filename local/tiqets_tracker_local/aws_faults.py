@@ -505,8 +505,8 @@ class AwsFaults:
         times: int | None = 1,
     ) -> Fault:
         """Answer with whatever `responder` builds for the call, instead of moto."""
-        return self.add(
-            Fault(service, operation, FaultKind.RESPOND, when=when, times=times, respond=responder)
+        return self._respond(
+            FaultKind.RESPOND, service, operation, responder, when=when, times=times
         )
 
     def respond_after(
@@ -520,16 +520,21 @@ class AwsFaults:
     ) -> Fault:
         """Let moto answer the call (it takes effect), then answer what `responder` builds
         instead of moto's answer."""
-        return self.add(
-            Fault(
-                service,
-                operation,
-                FaultKind.RESPOND_AFTER,
-                when=when,
-                times=times,
-                respond=responder,
-            )
+        return self._respond(
+            FaultKind.RESPOND_AFTER, service, operation, responder, when=when, times=times
         )
+
+    def _respond(
+        self,
+        kind: FaultKind,
+        service: str,
+        operation: str,
+        responder: Responder,
+        *,
+        when: Predicate | None,
+        times: int | None,
+    ) -> Fault:
+        return self.add(Fault(service, operation, kind, when=when, times=times, respond=responder))
 
     def lambda_throttled(
         self,
