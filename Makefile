@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
 
-.PHONY: demo test lint typecheck validate-template validate-asl clean bench soak
+.PHONY: demo test test-aws lint typecheck validate-template validate-asl clean bench soak
 
 demo: $(STAMP)
 	$(BIN)/tiqets-tracker demo
@@ -24,6 +24,12 @@ soak: $(STAMP)
 test: lint typecheck validate-template validate-asl
 	$(BIN)/pytest -q
 
+# Opt-in, never part of `make test` or CI: deploys to the AWS account of your credentials, runs
+# the demo's scenarios there and deletes everything it made (README, "Proving it on AWS").
+# Needs the SAM CLI and Python 3.13 on PATH; about 15 minutes and one US cent a run.
+test-aws: $(STAMP)
+	$(BIN)/tiqets-tracker test-aws
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -32,7 +38,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 validate-template: $(STAMP)
-	$(BIN)/cfn-lint template.yaml
+	$(BIN)/cfn-lint template.yaml local/aws/test-stack.yaml
 
 ASL_FILES := $(wildcard statemachine/*.asl.json)
 

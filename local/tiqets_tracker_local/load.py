@@ -52,7 +52,8 @@ from tiqets_tracker.callbacks import callback_url_for_order
 from tiqets_tracker.state import load_schema
 
 from .simulator import Fault, Scenario, TiqetsSimulator
-from .stack import LocalStack, OutcomeEvent
+from .stack import LocalStack
+from .subscriber import OutcomeEvent
 from .webhook_server import LocalWebhookEndpoint
 
 if TYPE_CHECKING:

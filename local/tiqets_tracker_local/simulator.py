@@ -25,6 +25,7 @@ import math
 import re
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from types import TracebackType
@@ -44,7 +45,11 @@ __all__ = [
     "Scenario",
     "TiqetsSimulator",
     "VoucherBehaviour",
+    "order_document",
     "scenario_for_test_product",
+    "status_at",
+    "tickets_document",
+    "voucher_pdf",
 ]
 
 VoucherBehaviour = Literal["pdf", "truncated", "not_pdf", "empty", "wrong_length", "slow"]
@@ -183,12 +188,7 @@ class _Order:
     voucher_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def status_at(self, now: float) -> str:
-        status = "new"
-        for at, event_status in self.events:
-            if at > now:
-                break
-            status = event_status
-        return status
+        return status_at(self.events, now)
 
     @property
     def wants_webhooks(self) -> bool:
@@ -422,7 +422,7 @@ class TiqetsSimulator:
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ValueError("callback_url must be an absolute http(s) URL")
         if chosen.voucher_size is not None:
-            minimal = minimal_pdf_size(self._voucher_title(order_reference_id))
+            minimal = minimal_pdf_size(_voucher_title(order_reference_id))
             if chosen.voucher_size < minimal:
                 raise ValueError(f"voucher_size must be at least {minimal} bytes")
         with self._wakeup:
@@ -482,19 +482,13 @@ class TiqetsSimulator:
         """TCP connections accepted so far (to check that clients keep connections alive)."""
         return 0 if self._server is None else self._server.connections_accepted
 
-    @staticmethod
-    def _voucher_title(order_reference_id: str) -> str:
-        return f"Tiqets voucher {order_reference_id}"
-
     def voucher_bytes(self, order_reference_id: str) -> bytes:
         """The good PDF served for the order (what a correct download must equal). Made once."""
         with self._lock:
             order = self._order(order_reference_id)
         with order.voucher_lock:
             if order.voucher is None:
-                order.voucher = make_pdf(
-                    self._voucher_title(order_reference_id), size=order.scenario.voucher_size
-                )
+                order.voucher = voucher_pdf(order_reference_id, order.scenario.voucher_size)
             return order.voucher
 
     # -- webhooks -----------------------------------------------------------------------------
@@ -567,13 +561,7 @@ class TiqetsSimulator:
     # -- HTTP ---------------------------------------------------------------------------------
 
     def _is_authorized(self, header: str | None) -> bool:
-        if header is None:
-            return False
-        try:
-            given = header.encode("latin-1")
-        except UnicodeEncodeError:
-            return False
-        return hmac.compare_digest(given, self._expected_authorization)
+        return is_authorized(header, self._expected_authorization)
 
     def _serve(self, handler: _Handler, method: str) -> None:
         try:
@@ -589,20 +577,19 @@ class TiqetsSimulator:
             self._requests.append(
                 {"method": method, "path": path, "authorized": "yes" if authorized else "no"}
             )
-        tickets = _TICKETS_PATH.fullmatch(path)
-        order_info = _ORDER_PATH.fullmatch(path)
-        voucher = _VOUCHER_PATH.fullmatch(path)
-        if not (tickets or order_info or voucher):
+        route = parse_route(path)
+        if route is None:
             handler.send_error_json(404, "Not found")
             return
+        kind, order_reference_id, voucher_lang = route
         if method != "GET":
             handler.close_connection = True  # any request body stays unread
             handler.send_error_json(
                 405, "Method not allowed", (("Allow", "GET"), ("Connection", "close"))
             )
             return
-        if voucher:
-            self._serve_voucher(handler, voucher["id"], voucher["lang"])
+        if kind == "voucher":
+            self._serve_voucher(handler, order_reference_id, voucher_lang)
             return
         if not authorized:
             handler.send_error_json(401, "Invalid or missing API key")
@@ -612,12 +599,10 @@ class TiqetsSimulator:
         if not _LANG.fullmatch(lang):
             handler.send_error_json(400, "lang must be an ISO 639-1 language code")
             return
-        match = tickets or order_info
-        assert match is not None
         fault: Fault | None = None
         with self._lock:
-            order = self._orders.get(match["id"])
-            if order is not None and tickets:
+            order = self._orders.get(order_reference_id)
+            if order is not None and kind == "tickets":
                 faults = order.scenario.faults
                 if order.ticket_calls < len(faults):
                     fault = faults[order.ticket_calls]
@@ -629,19 +614,19 @@ class TiqetsSimulator:
             return
         with self._lock:
             status = order.status_at(self._now())
-        if tickets:
-            handler.send_json(200, self._tickets_body(order, status))
-        else:
+        if kind == "tickets":
             handler.send_json(
                 200,
-                {
-                    "order_reference_id": _json_order_id(order.order_reference_id),
-                    "order_status": status,
-                    "external_reference": None,
-                    "product_id": None,
-                    "lang": order.lang,
-                },
+                tickets_document(
+                    order.order_reference_id,
+                    order.lang,
+                    status,
+                    self._origin(),
+                    order.scenario.conditions_size,
+                ),
             )
+        else:
+            handler.send_json(200, order_document(order.order_reference_id, order.lang, status))
 
     def _apply_fault(self, handler: _Handler, fault: Fault) -> bool:
         """Act out the fault; False when the normal answer should follow (a mere delay)."""
@@ -664,27 +649,6 @@ class TiqetsSimulator:
             handler.send_body(200, fault.body)
             return True
         return False
-
-    def _tickets_body(self, order: _Order, status: str) -> dict[str, Any]:
-        done = OrderStatus.parse(status) is OrderStatus.DONE
-        pdf_url = (
-            f"{self._origin()}/vouchers/{order.order_reference_id}-{order.lang}.pdf"
-            if done
-            else None
-        )
-        size = order.scenario.conditions_size
-        extra = {"conditions": _conditions_text(size)} if done and size else {}
-        return extra | {
-            "order_reference_id": _json_order_id(order.order_reference_id),
-            "order_status": status,
-            "tickets_pdf_url": pdf_url,
-            "how_to_use": "Show the PDF voucher on your phone at the entrance.",
-            "important_information": "A simulated order: nothing about it is real.",
-            "post_purchase_information": "Arrive 15 minutes before your timeslot.",
-            "inclusions": ["Entry ticket", "Audio guide"],
-            "exclusions": ["Food and drinks"],
-            "starting_point": {"address": "Museumplein 6, Amsterdam", "lat": 52.358, "lng": 4.881},
-        }
 
     def _serve_voucher(self, handler: _Handler, order_reference_id: str, lang: str) -> None:
         with self._lock:
@@ -722,6 +686,84 @@ class TiqetsSimulator:
                 handler.close_connection = True
                 return
             handler.wfile.write(view[start : min(start + _CHUNK, sent)])
+
+
+def is_authorized(header: str | None, expected: bytes) -> bool:
+    """Whether an Authorization header is the expected `Token <api key>` (in constant time)."""
+    if header is None:
+        return False
+    try:
+        given = header.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return hmac.compare_digest(given, expected)
+
+
+def parse_route(path: str) -> tuple[str, str, str] | None:
+    """("tickets" | "order" | "voucher", order ID, voucher lang or "") for a path the API
+    serves, None for any other."""
+    if tickets := _TICKETS_PATH.fullmatch(path):
+        return "tickets", tickets["id"], ""
+    if order := _ORDER_PATH.fullmatch(path):
+        return "order", order["id"], ""
+    if voucher := _VOUCHER_PATH.fullmatch(path):
+        return "voucher", voucher["id"], voucher["lang"]
+    return None
+
+
+def _voucher_title(order_reference_id: str) -> str:
+    return f"Tiqets voucher {order_reference_id}"
+
+
+def voucher_pdf(order_reference_id: str, size: int | None) -> bytes:
+    """The good PDF voucher of an order (the same bytes wherever the simulator runs)."""
+    return make_pdf(_voucher_title(order_reference_id), size=size)
+
+
+def status_at(timeline: Sequence[tuple[float, str]], elapsed: float) -> str:
+    """An order's status `elapsed` simulated seconds after it was added ("new" before its
+    timeline's first entry)."""
+    status = "new"
+    for offset, timeline_status in timeline:
+        if offset > elapsed:
+            break
+        status = timeline_status
+    return status
+
+
+def voucher_path(order_reference_id: str, lang: str) -> str:
+    return f"/vouchers/{order_reference_id}-{lang}.pdf"
+
+
+def tickets_document(
+    order_reference_id: str, lang: str, status: str, origin: str, conditions_size: int
+) -> dict[str, Any]:
+    """The tickets endpoint's answer for an order in `status`; vouchers are served at `origin`."""
+    done = OrderStatus.parse(status) is OrderStatus.DONE
+    pdf_url = f"{origin}{voucher_path(order_reference_id, lang)}" if done else None
+    extra = {"conditions": _conditions_text(conditions_size)} if done and conditions_size else {}
+    return extra | {
+        "order_reference_id": _json_order_id(order_reference_id),
+        "order_status": status,
+        "tickets_pdf_url": pdf_url,
+        "how_to_use": "Show the PDF voucher on your phone at the entrance.",
+        "important_information": "A simulated order: nothing about it is real.",
+        "post_purchase_information": "Arrive 15 minutes before your timeslot.",
+        "inclusions": ["Entry ticket", "Audio guide"],
+        "exclusions": ["Food and drinks"],
+        "starting_point": {"address": "Museumplein 6, Amsterdam", "lat": 52.358, "lng": 4.881},
+    }
+
+
+def order_document(order_reference_id: str, lang: str, status: str) -> dict[str, Any]:
+    """The order endpoint's answer."""
+    return {
+        "order_reference_id": _json_order_id(order_reference_id),
+        "order_status": status,
+        "external_reference": None,
+        "product_id": None,
+        "lang": lang,
+    }
 
 
 def _conditions_text(size: int) -> str:

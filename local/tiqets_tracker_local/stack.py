@@ -35,7 +35,6 @@ import time
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from io import BytesIO
 from typing import TYPE_CHECKING, Any
@@ -44,6 +43,7 @@ from unittest import mock
 from tiqets_tracker.information import STAGED_INFORMATION_NAME
 from tiqets_tracker_local import iam, lambdas
 from tiqets_tracker_local.strict_states import strict_states
+from tiqets_tracker_local.subscriber import OUTCOME_SOURCES, OutcomeEvent, OutcomeQueue
 from tiqets_tracker_local.template import (
     Resolver,
     load_sam_template,
@@ -53,7 +53,6 @@ from tiqets_tracker_local.template import (
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
-    from mypy_boto3_sqs.client import SQSClient
     from mypy_boto3_stepfunctions.client import SFNClient
 
     from tiqets_tracker.tracking import TrackingStarted
@@ -90,14 +89,6 @@ def _dummy_zip() -> bytes:
     return buffer.getvalue()
 
 
-@dataclass(frozen=True)
-class OutcomeEvent:
-    detail_type: str
-    detail: dict[str, Any]
-    source: str
-    resources: list[str]
-
-
 class LocalStack:
     def __init__(
         self,
@@ -129,9 +120,7 @@ class LocalStack:
         self._exit = ExitStack()
         self._saved_environ: dict[str, str | None] = {}
         self._state_machines: dict[tuple[tuple[str, str], ...], str] = {}
-        self._events: list[OutcomeEvent] = []
-        self._events_lock = threading.Lock()
-        self._queue_url = ""
+        self._outcome_queue: OutcomeQueue | None = None
         self._function_names: list[str] = []
         self.webhook_function_name: str | None = None
         self.sweep_function_name = ""
@@ -279,14 +268,15 @@ class LocalStack:
             events.create_event_bus(Name=name)
             self.event_bus_name = name
         # A subscriber, as a distributor's consumer would be: every outcome lands in a queue.
-        self._queue_url = sqs.create_queue(QueueName=f"{self.stack_name}-outcomes")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=self._queue_url, AttributeNames=["QueueArn"])[
+        queue_url = sqs.create_queue(QueueName=f"{self.stack_name}-outcomes")["QueueUrl"]
+        self._outcome_queue = OutcomeQueue(sqs, queue_url)
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
         events.put_rule(
             Name=f"{self.stack_name}-all-outcomes",
             EventBusName=self.event_bus_name,
-            EventPattern=json.dumps({"source": ["tiqets-tracker", "tiqets-tracker.sweep"]}),
+            EventPattern=json.dumps({"source": list(OUTCOME_SOURCES)}),
         )
         events.put_targets(
             Rule=f"{self.stack_name}-all-outcomes",
@@ -528,28 +518,9 @@ class LocalStack:
         return payload
 
     def _published_events(self) -> list[OutcomeEvent]:
-        sqs: SQSClient = self.client("sqs")
-        with self._events_lock:
-            while True:
-                messages = sqs.receive_message(
-                    QueueUrl=self._queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
-                ).get("Messages", [])
-                if not messages:
-                    break
-                for message in messages:
-                    event = json.loads(message["Body"])
-                    self._events.append(
-                        OutcomeEvent(
-                            detail_type=event["detail-type"],
-                            detail=event["detail"],
-                            source=event["source"],
-                            resources=list(event.get("resources", [])),
-                        )
-                    )
-                    sqs.delete_message(
-                        QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"]
-                    )
-            return list(self._events)
+        if self._outcome_queue is None:
+            raise RuntimeError("the local stack is not started")
+        return self._outcome_queue.events()
 
     def outcomes_for(self, order_reference_id: str) -> list[OutcomeEvent]:
         return [

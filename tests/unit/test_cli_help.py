@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tiqets_tracker_local.cli import main
@@ -18,6 +20,7 @@ pytestmark = pytest.mark.unit
         (["start"], "--stack"),
         (["status"], "--stack"),
         (["diagram"], "Mermaid"),
+        (["test-aws"], "function URL"),
     ],
 )
 def test_help_on_every_subcommand_exits_0_and_describes_it(
@@ -54,3 +57,14 @@ def test_a_missing_argument_is_one_line_on_stderr_and_exit_2(
     assert exited.value.code == 2
     assert len(err.splitlines()) == 1
     assert "--stack" in err
+
+
+def test_test_aws_without_the_sam_cli_says_so_and_touches_no_aws(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sam on it
+
+    assert main(["test-aws", "--region", "eu-west-1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("test-aws: the SAM CLI is not on PATH")
+    assert len(err.splitlines()) == 1

@@ -13,7 +13,8 @@ from tests.workflow.conftest import FAST_POLLING
 from tiqets_tracker.callbacks import callback_url_for_order
 from tiqets_tracker.state import load_schema
 from tiqets_tracker_local.simulator import Scenario
-from tiqets_tracker_local.stack import FINISHED_STATUSES, LocalStack, OutcomeEvent
+from tiqets_tracker_local.stack import FINISHED_STATUSES, LocalStack
+from tiqets_tracker_local.subscriber import OutcomeEvent
 from tiqets_tracker_local.webhook_server import LocalWebhookEndpoint
 
 validate_outcome = fastjsonschema.compile(load_schema("outcome_event.schema.json"))

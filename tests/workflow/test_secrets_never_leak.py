@@ -56,7 +56,7 @@ RUN_TIMEOUT_SECONDS = 45.0
 def _extra_orders() -> list[Any]:
     """Scenarios beyond the demo's whose error paths carry messages: a refused key, a body that
     is not JSON, a voucher that is not a PDF."""
-    from tiqets_tracker_local.demo import DemoOrder
+    from tiqets_tracker_local.scenarios import DemoOrder
     from tiqets_tracker_local.simulator import Fault, Scenario
 
     return [
@@ -127,7 +127,7 @@ def run(out_dir: Path) -> None:
     import logging
 
     from tiqets_tracker.callbacks import callback_url
-    from tiqets_tracker_local.demo import demo_orders
+    from tiqets_tracker_local.scenarios import demo_orders
     from tiqets_tracker_local.simulator import TiqetsSimulator
     from tiqets_tracker_local.stack import FINISHED_STATUSES, LocalStack
     from tiqets_tracker_local.webhook_server import LocalWebhookEndpoint

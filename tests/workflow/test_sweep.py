@@ -29,7 +29,7 @@ from tiqets_tracker.sweep import MAX_SWEEP_RESTARTS
 from tiqets_tracker.tracking import execution_arn_for
 from tiqets_tracker_local.aws_faults import AwsFaults, faster_state_machine_retries
 from tiqets_tracker_local.simulator import Scenario, TiqetsSimulator
-from tiqets_tracker_local.stack import OutcomeEvent
+from tiqets_tracker_local.subscriber import OutcomeEvent
 
 pytestmark = pytest.mark.workflow
 
