@@ -118,8 +118,8 @@ class NextCheck:
     deadline_reached: bool
     """True when no check is left: the deadline has come."""
     reaches_deadline: bool = False
-    """True when this wait ends at (or less than a second after) the deadline, so the check
-    after it is the last one."""
+    """True when this is the cut-short last wait: it ends at (or less than a second after) the
+    deadline, so the check after it is the final one."""
 
     def __post_init__(self) -> None:
         if self.deadline_reached != (self.wait_seconds is None):
@@ -128,12 +128,6 @@ class NextCheck:
             raise ValueError(f"wait_seconds must be at least 1, got {self.wait_seconds}")
         if self.deadline_reached and self.reaches_deadline:
             raise ValueError("reaches_deadline describes a wait; there is none after the deadline")
-
-    @property
-    def is_final_check_at_deadline(self) -> bool:
-        """True when this wait lands on the deadline (the cut-short last wait): the check after
-        it is the final one."""
-        return self.reaches_deadline
 
 
 # Default profiles. Template parameters override them; these are the Tiqets guidance in numbers.

@@ -153,9 +153,9 @@ def callback_url_for_order(
     external_reference: str | None, *, webhook_url: str, keys_secret: str
 ) -> str:
     """The `callback_url` the order-placement Lambda passes to Tiqets when it creates an order:
-    signed with the current key from the `keys_secret` secret (a name, ARN or `ssm:` parameter;
-    see tiqets_tracker.secrets). Pass the same `external_reference` to Tiqets and to
-    start_tracking: the webhook wakes an order only when the two agree.
+    signed with the current key from the `keys_secret` secret (a name or ARN; see
+    tiqets_tracker.secrets). Pass the same `external_reference` to Tiqets and to start_tracking:
+    the webhook wakes an order only when the two agree.
 
         url = callback_url_for_order("shop-42", webhook_url=os.environ["TRACKER_WEBHOOK_URL"],
                                      keys_secret=os.environ["TRACKER_WEBHOOK_KEYS_SECRET"])

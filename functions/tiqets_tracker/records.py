@@ -28,6 +28,8 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -37,6 +39,7 @@ from tiqets_tracker.quiet_logs import aws_bodies_unlogged
 from tiqets_tracker.state import OrderToTrack, format_timestamp
 
 if TYPE_CHECKING:
+    from boto3.dynamodb.types import TypeDeserializer
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
 # The template's VoucherRetentionDays default: a record lives as long as its voucher.
@@ -84,22 +87,43 @@ def expiry_of(order: OrderToTrack, retention: timedelta) -> datetime:
     return expires
 
 
+@cache
+def _deserializer() -> TypeDeserializer:
+    # Imported on first use: importing boto3 is most of a cold start, and only code that already
+    # holds a DynamoDB client decodes items.
+    from boto3.dynamodb.types import TypeDeserializer
+
+    return TypeDeserializer()
+
+
+def _decoded(item: Mapping[str, Any] | None, name: str) -> object:
+    """An attribute of an item as DynamoDB returns it, as a Python value (None when absent)."""
+    value = (item or {}).get(name)
+    return _deserializer().deserialize(value) if value else None
+
+
 def text_attribute(item: Mapping[str, Any] | None, name: str) -> str | None:
     """A string attribute of an item as DynamoDB returns it, or None."""
-    value = (item or {}).get(name)
-    return value["S"] if value and "S" in value else None
+    value = _decoded(item, name)
+    return value if isinstance(value, str) else None
 
 
 def count_attribute(item: Mapping[str, Any] | None, name: str) -> int:
     """A number attribute of an item as DynamoDB returns it, 0 when absent."""
-    value = (item or {}).get(name)
-    return int(value["N"]) if value and "N" in value else 0
+    value = _decoded(item, name)
+    return int(value) if isinstance(value, Decimal) else 0
+
+
+def _key_of(item: Mapping[str, Any]) -> str:
+    """The order's ID: the table's key, a string by its key schema."""
+    key: str = _deserializer().deserialize(item["order_reference_id"])
+    return key
 
 
 def order_input_from_record(item: Mapping[str, Any]) -> dict[str, Any]:
     """The execution input that tracks the record's order again (a re-check, a restart)."""
     return {
-        "order_reference_id": item["order_reference_id"]["S"],
+        "order_reference_id": _key_of(item),
         "lang": text_attribute(item, "lang") or "en",
         "external_reference": text_attribute(item, "external_reference"),
         "placed_at": text_attribute(item, "placed_at"),
@@ -211,17 +235,12 @@ class TrackingRecords:
     def note_webhook(self, order_reference_id: str, now: datetime) -> dict[str, Any] | None:
         """Count an authentic webhook for a known order and return the record as it is now
         (DynamoDB attribute values), or None when no order of that ID is tracked."""
-        try:
-            return self._update(
-                order_reference_id,
-                "SET last_webhook_at = :now ADD webhook_count :one",
-                {":now": {"S": format_timestamp(now)}, ":one": {"N": "1"}},
-                condition="attribute_exists(order_reference_id)",
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return None
-            raise TrackingStoreUnavailableError(_describe(error)) from None
+        return self._update(
+            order_reference_id,
+            "SET last_webhook_at = :now ADD webhook_count :one",
+            {":now": {"S": format_timestamp(now)}, ":one": {"N": "1"}},
+            condition="attribute_exists(order_reference_id)",
+        )
 
     def claim_recheck(
         self, order_reference_id: str, now: datetime, *, min_interval: timedelta
@@ -229,62 +248,49 @@ class TrackingRecords:
         """Hand a finished order back to the workflow for one re-check. Returns the re-check's
         number, or None when one is already under way (the order is active again) or the last
         one started less than `min_interval` ago."""
-        try:
-            item = self._update(
-                order_reference_id,
-                "SET tracking_state = :active, last_recheck_at = :now ADD recheck_count :one",
-                {
-                    ":active": {"S": "active"},
-                    ":finished": {"S": "finished"},
-                    ":now": {"S": format_timestamp(now)},
-                    ":cutoff": {"S": format_timestamp(now - min_interval)},
-                    ":one": {"N": "1"},
-                },
-                # Timestamps share one format, so they compare as strings.
-                condition="tracking_state = :finished AND "
-                "(attribute_not_exists(last_recheck_at) OR last_recheck_at < :cutoff)",
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return None
-            raise TrackingStoreUnavailableError(_describe(error)) from None
-        return count_attribute(item, "recheck_count")
+        item = self._update(
+            order_reference_id,
+            "SET tracking_state = :active, last_recheck_at = :now ADD recheck_count :one",
+            {
+                ":active": {"S": "active"},
+                ":finished": {"S": "finished"},
+                ":now": {"S": format_timestamp(now)},
+                ":cutoff": {"S": format_timestamp(now - min_interval)},
+                ":one": {"N": "1"},
+            },
+            # Timestamps share one format, so they compare as strings.
+            condition="tracking_state = :finished AND "
+            "(attribute_not_exists(last_recheck_at) OR last_recheck_at < :cutoff)",
+        )
+        return None if item is None else count_attribute(item, "recheck_count")
 
     def release_recheck(self, order_reference_id: str) -> None:
         """Undo claim_recheck when the re-check could not be started."""
-        try:
-            self._update(
-                order_reference_id,
-                "SET tracking_state = :finished",
-                {":finished": {"S": "finished"}},
-                condition="attribute_exists(order_reference_id)",
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise TrackingStoreUnavailableError(_describe(error)) from None
+        self._update(
+            order_reference_id,
+            "SET tracking_state = :finished",
+            {":finished": {"S": "finished"}},
+            condition="attribute_exists(order_reference_id)",
+        )
 
     def open_orders(self, *, opened_before: datetime) -> Iterator[str]:
         """IDs of the orders whose tracking has not ended with a published outcome, opened
         before the given time (oldest first), from the sparse OpenOrders index."""
-        request: dict[str, Any] = {
-            "TableName": self.table_name,
-            "IndexName": OPEN_ORDERS_INDEX,
-            "KeyConditionExpression": "sweep_partition = :open AND open_since < :cutoff",
-            "ExpressionAttributeValues": {
+        pages = self._client.get_paginator("query").paginate(
+            TableName=self.table_name,
+            IndexName=OPEN_ORDERS_INDEX,
+            KeyConditionExpression="sweep_partition = :open AND open_since < :cutoff",
+            ExpressionAttributeValues={
                 ":open": {"S": OPEN_PARTITION},
                 ":cutoff": {"S": format_timestamp(opened_before)},
             },
-        }
-        while True:
-            try:
-                page = self._client.query(**request)
-            except (ClientError, BotoCoreError) as error:
-                raise TrackingStoreUnavailableError(_describe(error)) from None
-            for item in page.get("Items", []):
-                yield item["order_reference_id"]["S"]
-            if "LastEvaluatedKey" not in page:
-                return
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        )
+        try:
+            for page in pages:
+                for item in page.get("Items", []):
+                    yield _key_of(item)
+        except (ClientError, BotoCoreError) as error:
+            raise TrackingStoreUnavailableError(_describe(error)) from None
 
     def claim_sweep_restart(
         self,
@@ -333,24 +339,19 @@ class TrackingRecords:
         seen_execution_arn: str,
         now: datetime,
     ) -> bool:
-        try:
-            self._update(
-                order_reference_id,
-                expression,
-                values
-                | {
-                    ":seen": {"S": seen_execution_arn},
-                    ":open": {"S": OPEN_PARTITION},
-                    ":recent": {"S": format_timestamp(now - RECENT_RECHECK)},
-                },
-                condition="sweep_partition = :open AND execution_arn = :seen AND "
-                "(attribute_not_exists(last_recheck_at) OR last_recheck_at < :recent)",
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise TrackingStoreUnavailableError(_describe(error)) from None
-        return True
+        item = self._update(
+            order_reference_id,
+            expression,
+            values
+            | {
+                ":seen": {"S": seen_execution_arn},
+                ":open": {"S": OPEN_PARTITION},
+                ":recent": {"S": format_timestamp(now - RECENT_RECHECK)},
+            },
+            condition="sweep_partition = :open AND execution_arn = :seen AND "
+            "(attribute_not_exists(last_recheck_at) OR last_recheck_at < :recent)",
+        )
+        return item is not None
 
     def get(self, order_reference_id: str) -> dict[str, Any] | None:
         try:
@@ -371,7 +372,10 @@ class TrackingRecords:
         values: dict[str, Any],
         *,
         condition: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | None:
+        """The item as the update left it (DynamoDB attribute values), or None when `condition`
+        did not hold and nothing was written. Every other failure is a
+        TrackingStoreUnavailableError."""
         request: dict[str, Any] = {
             "TableName": self.table_name,
             "Key": {"order_reference_id": {"S": order_reference_id}},
@@ -386,7 +390,7 @@ class TrackingRecords:
                 response = self._client.update_item(**request)
         except ClientError as error:
             if condition and error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise
+                return None
             raise TrackingStoreUnavailableError(_describe(error)) from None
         except BotoCoreError as error:
             raise TrackingStoreUnavailableError(_describe(error)) from None

@@ -1,13 +1,9 @@
-"""Loading secrets from AWS Secrets Manager or SSM Parameter Store, with caching: the Tiqets API
-key (`load_api_key`) and the keys that sign webhook callback URLs (`load_webhook_keys`).
+"""Loading secrets from AWS Secrets Manager, with caching: the Tiqets API key (`load_api_key`) and
+the keys that sign webhook callback URLs (`load_webhook_keys`).
 
-The source names where a secret lives (the same forms for both):
-
-- a Secrets Manager secret name or ARN: `tiqets-tracker/api-key`,
-  `arn:aws:secretsmanager:eu-west-1:123456789012:secret:tiqets-tracker/api-key-AbCdEf`;
-- an SSM SecureString parameter, prefixed `ssm:`: `ssm:/tiqets-tracker/api-key` (read with
-  decryption). A bare SSM parameter ARN (`arn:aws:ssm:...:parameter/...`) is read from SSM too,
-  since it can never name a secret.
+The source names the Secrets Manager secret, by name or ARN (the same forms for both):
+`tiqets-tracker/api-key`,
+`arn:aws:secretsmanager:eu-west-1:123456789012:secret:tiqets-tracker/api-key-AbCdEf`.
 
 The API key's value is either the key itself or a JSON object holding it in `api_key`
 (`{"api_key": "..."}`, the shape the Secrets Manager console writes for key/value secrets).
@@ -41,7 +37,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 from tiqets_tracker.errors import ConfigurationError, SecretStoreUnavailableError
 from tiqets_tracker.quiet_logs import aws_bodies_unlogged
@@ -60,7 +56,6 @@ API_KEY_CACHE_SECONDS = 300
 WEBHOOK_KEYS_CACHE_SECONDS = 300
 MIN_WEBHOOK_KEY_BYTES = 32
 
-_SSM_PREFIX = "ssm:"
 _JSON_KEY_FIELD = "api_key"
 _SAFE_ERROR_CODE = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 _WEBHOOK_KEY_FIELDS = ("current", "previous")  # the order load_webhook_keys returns them in
@@ -70,7 +65,7 @@ _BASE64_TEXT = re.compile(r"(?:[A-Za-z0-9+/]+|[A-Za-z0-9_-]+)={0,2}")
 
 _T = TypeVar("_T")
 
-# Answers that say Secrets Manager (or SSM, or KMS behind them) could not serve the value now,
+# Answers that say Secrets Manager (or KMS behind it) could not serve the value now,
 # not that the configuration is wrong, and botocore's names for a connection that failed.
 _TRANSIENT_ERRORS = frozenset(
     {
@@ -88,17 +83,6 @@ _TRANSIENT_ERRORS = frozenset(
         "ConnectionClosedError",
     }
 )
-
-
-@dataclass(frozen=True)
-class _Source:
-    store: Literal["secretsmanager", "ssm"]
-    name: str
-
-    def describe(self) -> str:
-        if self.store == "ssm":
-            return f"SSM parameter {self.name!r}"
-        return f"Secrets Manager secret {self.name!r}"
 
 
 @dataclass(frozen=True)
@@ -137,54 +121,42 @@ def clear_secret_cache() -> None:
     parameters.clear_caches()  # type: ignore[no-untyped-call]
 
 
-def _parse_source(source: str) -> _Source | _Failure:
-    if not isinstance(source, str) or not source.strip():
-        return _Failure("it is empty; set it to a Secrets Manager secret name or ARN, or ssm:/name")
-    source = source.strip()
-    if source.startswith(_SSM_PREFIX):
-        name = source.removeprefix(_SSM_PREFIX).strip()
-        if not name:
-            return _Failure(f"{source!r} names no SSM parameter after {_SSM_PREFIX!r}")
-        return _Source("ssm", name)
-    if source.startswith("arn:") and source.split(":")[2:3] == ["ssm"]:
-        return _Source("ssm", source)
-    return _Source("secretsmanager", source)
-
-
 def _load(
     source: str,
     what: str,
     parse: Callable[[str | bytes], _T | _Failure],
     max_age: int,
 ) -> _T:
-    where = _parse_source(source)
-    if isinstance(where, _Failure):
-        raise ConfigurationError(f"{what} source is invalid: {where.reason}")
+    if not isinstance(source, str) or not source.strip():
+        raise ConfigurationError(
+            f"{what} source is invalid: it is empty; set it to a Secrets Manager secret name or ARN"
+        )
+    name = source.strip()
     # The helpers return failures instead of raising them, so no exception is being handled
     # here: the ConfigurationError gets neither a __cause__ nor a __context__.
-    fetched = _fetch(where, max_age)
+    fetched = _fetch(name, max_age)
     outcome = fetched if isinstance(fetched, _Failure) else parse(fetched)
     if isinstance(outcome, _Failure):
         error = SecretStoreUnavailableError if outcome.transient else ConfigurationError
-        raise error(f"cannot load the {what} from {where.describe()}: {outcome.reason}") from None
+        raise error(
+            f"cannot load the {what} from Secrets Manager secret {name!r}: {outcome.reason}"
+        ) from None
     return outcome
 
 
-def _fetch(source: _Source, max_age: int) -> str | bytes | _Failure:
+def _fetch(name: str, max_age: int) -> str | bytes | _Failure:
     # Imported here: the Parameters utility pulls in boto3 and more, and a cold start that never
     # reads a secret (a malformed event) should not pay for it.
     from aws_lambda_powertools.utilities import parameters
 
     try:
         with aws_bodies_unlogged():
-            if source.store == "ssm":
-                return parameters.get_parameter(source.name, decrypt=True, max_age=max_age)
-            value: object = parameters.get_secret(source.name, max_age=max_age)
+            value: object = parameters.get_secret(name, max_age=max_age)
     except Exception as exc:  # every failure becomes a named one; see _error_name
-        name = _error_name(exc)
-        if name in _TRANSIENT_ERRORS:
-            return _Failure(f"{name} (try again later)", transient=True)
-        return _Failure(f"{name} (check that it exists and that this function's role may read it)")
+        code = _error_name(exc)
+        if code in _TRANSIENT_ERRORS:
+            return _Failure(f"{code} (try again later)", transient=True)
+        return _Failure(f"{code} (check that it exists and that this function's role may read it)")
     if isinstance(value, str | bytes):
         return value
     return _Failure(f"unexpected value type {type(value).__name__}")
@@ -286,7 +258,7 @@ def _webhook_key_bytes(written: str) -> bytes | _Failure:
 
 def _error_name(exc: BaseException) -> str:
     """A safe name for a failure to read: the AWS error code when there is one (for example
-    ResourceNotFoundException, AccessDeniedException, ParameterNotFound), else the class name of
+    ResourceNotFoundException, AccessDeniedException), else the class name of
     the innermost exception (Powertools wraps the original one, e.g. NoCredentialsError).
     Never an exception's message, which is not ours to vouch for."""
     seen: set[int] = set()

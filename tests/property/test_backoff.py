@@ -115,7 +115,7 @@ def assert_within_deadline(
     remaining = deadline_at - effective
     if remaining % ONE_SECOND == timedelta(0):
         assert lands_at <= deadline_at
-    assert decision.is_final_check_at_deadline == (lands_at >= deadline_at)
+    assert decision.reaches_deadline == (lands_at >= deadline_at)
 
 
 @EXAMPLES
@@ -146,7 +146,7 @@ def test_a_wait_is_whole_seconds_within_the_cap_and_never_passes_the_deadline(
     if decision.wait_seconds is not None:
         assert isinstance(decision.wait_seconds, int)
         assert decision.wait_seconds <= policy.cap_seconds
-        if not decision.is_final_check_at_deadline:
+        if not decision.reaches_deadline:
             # It leaves at least a second before the deadline, unless the cap forbade the
             # rounded-up remainder.
             deadline_at = placed_at + timedelta(seconds=policy.deadline_seconds)
@@ -183,7 +183,7 @@ def test_far_from_the_deadline_the_wait_is_the_nominal_wait_lowered_by_at_most_t
     assert decision.wait_seconds is not None
     assert max(1, math.floor(lowest)) <= decision.wait_seconds <= math.ceil(highest)
     assert decision.wait_seconds <= roomy.cap_seconds
-    assert not decision.is_final_check_at_deadline
+    assert not decision.reaches_deadline
 
 
 def reference_nominal_wait(policy: BackoffPolicy, checks_made: int) -> float:
@@ -235,21 +235,21 @@ def test_a_wait_that_would_end_at_or_within_a_second_of_the_deadline_is_the_fina
     stretched = decide(timedelta(seconds=free) + after_fraction)
     if fraction == 0 or free < roomy.cap_seconds:
         assert stretched.wait_seconds == free + (1 if fraction else 0)
-        assert stretched.is_final_check_at_deadline
+        assert stretched.reaches_deadline
     else:
         assert stretched.wait_seconds == free == roomy.cap_seconds
-        assert not stretched.is_final_check_at_deadline
+        assert not stretched.reaches_deadline
 
     # The deadline comes before the free wait ends: cut to it.
     if free > 1:
         cut = decide(timedelta(seconds=free - 1) + after_fraction)
         assert cut.wait_seconds == free - (0 if fraction else 1)
-        assert cut.is_final_check_at_deadline
+        assert cut.reaches_deadline
 
     # A second or more to spare: the free wait, not the last one.
     untouched = decide(timedelta(seconds=free + 1) + after_fraction)
     assert untouched.wait_seconds == free
-    assert not untouched.is_final_check_at_deadline
+    assert not untouched.reaches_deadline
 
 
 def exact_nominal_wait(policy: BackoffPolicy, checks_made: int) -> Fraction:
@@ -396,7 +396,7 @@ def test_a_wait_after_failure_honours_retry_after_but_never_passes_the_deadline(
         rng=seeded_rng(seed),
     )
     assert_within_deadline(decision, policy=policy, placed_at=placed_at, checked_at=checked_at)
-    if decision.wait_seconds is None or decision.is_final_check_at_deadline:
+    if decision.wait_seconds is None or decision.reaches_deadline:
         return
     # Not cut by the deadline: Retry-After is honoured in full, and only Retry-After may
     # stretch a wait beyond the cap.

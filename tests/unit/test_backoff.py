@@ -115,26 +115,26 @@ def test_a_wait_that_would_pass_the_deadline_is_cut_to_land_on_it() -> None:
     p = policy(base=600, cap=600, deadline=1_000)
     decision = wait_at(p, after_seconds=600, checks_made=2)
     assert decision == NextCheck(400, False, reaches_deadline=True)
-    assert decision.is_final_check_at_deadline
+    assert decision.reaches_deadline
 
 
 def test_a_wait_ending_exactly_at_the_deadline_is_the_final_one() -> None:
     p = policy(base=400, cap=400, deadline=1_000)
     decision = wait_at(p, after_seconds=600, checks_made=2)
     assert decision.wait_seconds == 400
-    assert decision.is_final_check_at_deadline
+    assert decision.reaches_deadline
 
 
 def test_a_wait_leaving_less_than_a_second_before_the_deadline_is_stretched_to_it() -> None:
     p = policy(base=100, cap=600, deadline=1_000)
     decision = wait_at(p, after_seconds=899.5, checks_made=1)
     assert decision.wait_seconds == 101
-    assert decision.is_final_check_at_deadline
+    assert decision.reaches_deadline
 
 
 def test_an_ordinary_wait_is_not_the_final_one() -> None:
     decision = wait_at(policy(), after_seconds=0, checks_made=1)
-    assert not decision.is_final_check_at_deadline
+    assert not decision.reaches_deadline
 
 
 def test_less_than_a_second_before_the_deadline_the_wait_is_one_second() -> None:
@@ -146,7 +146,7 @@ def test_less_than_a_second_before_the_deadline_the_wait_is_one_second() -> None
 def test_at_or_after_the_deadline_there_is_no_more_wait(after_seconds: float) -> None:
     decision = wait_at(policy(), after_seconds=after_seconds, checks_made=150)
     assert decision == NextCheck(None, True)
-    assert not decision.is_final_check_at_deadline
+    assert not decision.reaches_deadline
 
 
 def test_a_check_time_before_the_placement_counts_as_the_placement() -> None:

@@ -468,17 +468,6 @@ def test_an_empty_keys_source_is_a_configuration_error() -> None:
 
 
 @pytest.mark.usefixtures("aws")
-def test_keys_can_live_in_an_ssm_securestring() -> None:
-    boto3.client("ssm", region_name=REGION).put_parameter(
-        Name="/tiqets-tracker/webhook-keys",
-        Value=json.dumps({"current": CURRENT_TEXT}),
-        Type="SecureString",
-    )
-
-    assert load_webhook_keys("ssm:/tiqets-tracker/webhook-keys") == (CURRENT_TEXT.encode(),)
-
-
-@pytest.mark.usefixtures("aws")
 def test_keys_are_read_from_aws_once_within_the_cache_age(monkeypatch: pytest.MonkeyPatch) -> None:
     assert WEBHOOK_KEYS_CACHE_SECONDS == 300
     store_keys({"current": CURRENT_TEXT})

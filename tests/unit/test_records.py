@@ -369,6 +369,58 @@ def test_failed_read_is_a_store_unavailable_error(
         records.get(ORDER_ID)
 
 
+def test_open_orders_follows_the_index_page_by_page(
+    stubbed: tuple[TrackingRecords, Stubber],
+) -> None:
+    records, stubber = stubbed
+    request = {
+        "TableName": TABLE,
+        "IndexName": "OpenOrders",
+        "KeyConditionExpression": "sweep_partition = :open AND open_since < :cutoff",
+        "ExpressionAttributeValues": {
+            ":open": {"S": "open"},
+            ":cutoff": {"S": "2026-06-01T12:00:01.000Z"},
+        },
+    }
+    last_key = {
+        "order_reference_id": {"S": "2222222"},
+        "sweep_partition": {"S": "open"},
+        "open_since": {"S": "2026-06-01T12:00:00.000Z"},
+    }
+    stubber.add_response(
+        "query",
+        {
+            "Items": [{"order_reference_id": {"S": ORDER_ID}}, last_key],
+            "LastEvaluatedKey": last_key,
+        },
+        request,
+    )
+    stubber.add_response(
+        "query",
+        {"Items": [{"order_reference_id": {"S": "3333333"}}]},
+        request | {"ExclusiveStartKey": last_key},
+    )
+
+    assert list(records.open_orders(opened_before=at(1))) == [ORDER_ID, "2222222", "3333333"]
+
+
+@pytest.mark.parametrize("failing_page", [1, 2])
+def test_failed_index_query_is_a_store_unavailable_error(
+    stubbed: tuple[TrackingRecords, Stubber], failing_page: int
+) -> None:
+    records, stubber = stubbed
+    if failing_page == 2:
+        last_key = {"order_reference_id": {"S": ORDER_ID}}
+        stubber.add_response("query", {"Items": [last_key], "LastEvaluatedKey": last_key})
+    fail_next(stubber, "query", THROTTLED)
+
+    with pytest.raises(TrackingStoreUnavailableError) as caught:
+        list(records.open_orders(opened_before=at(1)))
+
+    assert str(caught.value) == f"the tracking table answered {THROTTLED}"
+    assert caught.value.__cause__ is None
+
+
 def test_failed_condition_outside_a_conditional_write_is_a_store_error(
     stubbed: tuple[TrackingRecords, Stubber],
 ) -> None:

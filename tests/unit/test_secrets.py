@@ -1,4 +1,4 @@
-"""Loading the Tiqets API key from Secrets Manager and SSM, against moto."""
+"""Loading the Tiqets API key from Secrets Manager, against moto."""
 
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ pytestmark = pytest.mark.unit
 
 REGION = "eu-west-1"
 SECRET_NAME = "tiqets-tracker/api-key"
-PARAMETER_NAME = "/tiqets-tracker/api-key"
 # A value that occurs nowhere else, so finding it anywhere means it leaked.
 API_KEY = "tq-live-7f3a9c1e5b2d4068a1c3e5f7091b2d4f"
 
@@ -41,17 +40,9 @@ def secretsmanager() -> Any:
     return boto3.client("secretsmanager", region_name=REGION)
 
 
-def ssm() -> Any:
-    return boto3.client("ssm", region_name=REGION)
-
-
 def create_secret(value: str, name: str = SECRET_NAME) -> str:
     arn: str = secretsmanager().create_secret(Name=name, SecretString=value)["ARN"]
     return arn
-
-
-def create_parameter(value: str, name: str = PARAMETER_NAME) -> None:
-    ssm().put_parameter(Name=name, Value=value, Type="SecureString")
 
 
 def configuration_error(source: str) -> ConfigurationError:
@@ -97,25 +88,6 @@ def test_a_binary_secret_holding_text_is_the_key() -> None:
 
 
 @pytest.mark.usefixtures("aws")
-def test_an_ssm_securestring_is_read_with_the_ssm_prefix() -> None:
-    create_parameter(API_KEY)
-    assert load_api_key(f"ssm:{PARAMETER_NAME}") == API_KEY
-
-
-@pytest.mark.usefixtures("aws")
-def test_an_ssm_securestring_may_hold_json_too() -> None:
-    create_parameter(json.dumps({"api_key": API_KEY}))
-    assert load_api_key(f"ssm:{PARAMETER_NAME}") == API_KEY
-
-
-@pytest.mark.usefixtures("aws")
-def test_an_ssm_parameter_arn_is_read_from_ssm() -> None:
-    create_parameter(API_KEY)
-    arn = f"arn:aws:ssm:{REGION}:123456789012:parameter{PARAMETER_NAME}"
-    assert load_api_key(arn) == API_KEY
-
-
-@pytest.mark.usefixtures("aws")
 def test_a_missing_secret_is_a_configuration_error_naming_the_source() -> None:
     error = configuration_error("tiqets-tracker/no-such-key")
     assert "Secrets Manager secret 'tiqets-tracker/no-such-key'" in str(error)
@@ -123,10 +95,12 @@ def test_a_missing_secret_is_a_configuration_error_naming_the_source() -> None:
 
 
 @pytest.mark.usefixtures("aws")
-def test_a_missing_ssm_parameter_is_a_configuration_error_naming_the_source() -> None:
-    error = configuration_error("ssm:/tiqets-tracker/missing")
-    assert "SSM parameter '/tiqets-tracker/missing'" in str(error)
-    assert "ParameterNotFound" in str(error)
+def test_a_source_that_looks_like_ssm_names_a_secret_not_a_parameter() -> None:
+    boto3.client("ssm", region_name=REGION).put_parameter(
+        Name="/tiqets-tracker/api-key", Value=API_KEY, Type="SecureString"
+    )
+    error = configuration_error("ssm:/tiqets-tracker/api-key")
+    assert "Secrets Manager secret 'ssm:/tiqets-tracker/api-key'" in str(error)
 
 
 @pytest.mark.parametrize(
@@ -152,7 +126,7 @@ def test_a_secret_without_a_usable_key_is_a_configuration_error(value: str, reas
     assert SECRET_NAME in str(error)
 
 
-@pytest.mark.parametrize("source", ["", "   ", "ssm:", "ssm:  "])
+@pytest.mark.parametrize("source", ["", "   "])
 def test_an_empty_source_is_a_configuration_error(source: str) -> None:
     with pytest.raises(ConfigurationError, match="Tiqets API key source is invalid"):
         load_api_key(source)
@@ -167,19 +141,6 @@ def test_a_key_is_read_from_aws_once_within_the_cache_age() -> None:
     assert load_api_key(SECRET_NAME) == API_KEY
     clear_secret_cache()
     assert load_api_key(SECRET_NAME) == "tq-rotated-key"
-
-
-@pytest.mark.usefixtures("aws")
-def test_an_ssm_key_is_cached_too() -> None:
-    create_parameter(API_KEY)
-    source = f"ssm:{PARAMETER_NAME}"
-    assert load_api_key(source) == API_KEY
-    ssm().put_parameter(
-        Name=PARAMETER_NAME, Value="tq-rotated-key", Type="SecureString", Overwrite=True
-    )
-    assert load_api_key(source) == API_KEY
-    clear_secret_cache()
-    assert load_api_key(source) == "tq-rotated-key"
 
 
 @pytest.mark.usefixtures("aws")
@@ -219,17 +180,12 @@ def failing_sources() -> list[tuple[str, Callable[[], object]]]:
         ("broken-json", lambda: create_secret('{"api_key": "' + API_KEY, "broken-json")),
         ("inner-space", lambda: create_secret(f"{API_KEY} x", "inner-space")),
         ("missing", lambda: None),
-        (
-            "ssm:/bad-ssm",
-            lambda: create_parameter(json.dumps({"key": API_KEY}), "/bad-ssm"),
-        ),
     ]
 
 
 @pytest.mark.usefixtures("aws")
 def test_the_key_never_appears_in_logs_or_errors(caplog: pytest.LogCaptureFixture) -> None:
     create_secret(API_KEY)
-    create_parameter(json.dumps({"api_key": API_KEY}))
     setups = failing_sources()
     for _, setup in setups:
         setup()
@@ -238,7 +194,6 @@ def test_the_key_never_appears_in_logs_or_errors(caplog: pytest.LogCaptureFixtur
     caplog.clear()
     caplog.set_level(logging.DEBUG)
     assert load_api_key(SECRET_NAME) == API_KEY
-    assert load_api_key(f"ssm:{PARAMETER_NAME}") == API_KEY
     error_texts = [every_text_of(configuration_error(source)) for source, _ in setups]
 
     # The capture works: botocore's debug records of these very calls were recorded.
