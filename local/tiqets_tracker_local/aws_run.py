@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from .operate import DeployedStack, open_stack
+from .operate import DeployedStack, OperateError, open_stack
 from .remote_simulator import OrderBook, RemoteTiqets, clock_offset
 from .scenarios import DEMO_PACE, Tracker, demo_orders, problems, render_table, run_scenarios
 from .subscriber import OutcomeQueue
@@ -204,7 +204,9 @@ class AwsRun:
         session = boto3.Session(region_name=self.region)
         left: list[str] = []
         retained: list[tuple[str, str]] = []
-        for stack in reversed(self.created):  # the subscriptions go before the buses they use
+        # The test stack first: its rules stand on the trackers' buses.
+        order = sorted(self.created, key=lambda stack: stack != self.test_stack)
+        for stack in order:
             try:
                 resources = session.client("cloudformation").describe_stack_resources(
                     StackName=stack
@@ -263,6 +265,11 @@ class AwsRun:
         `sam deploy --resolve-s3` in the account and region, and stays)."""
         try:
             managed = open_stack("aws-sam-cli-managed-default", self.region)
+        except OperateError as error:
+            if str(error).startswith("no stack "):
+                return []  # SAM never made its bucket: nothing of this run's was uploaded
+            return [f"artifacts under {self.run_id}/ in SAM's managed bucket: {error}"]
+        try:
             bucket = managed.output("SourceBucket")
             s3 = session.client("s3")
             for page in s3.get_paginator("list_object_versions").paginate(
@@ -284,8 +291,12 @@ def _delete_versions(s3: Any, bucket: str, page: Mapping[str, Any]) -> None:
 
 
 def _delete_bucket(s3: Any, bucket: str) -> None:
-    """Every version and delete marker, then the (versioned) bucket."""
-    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+    """Every version and delete marker, then the (versioned) bucket. Listed again after each
+    deletion rather than paged, since what is deleted would shift the pages."""
+    while True:
+        page = s3.list_object_versions(Bucket=bucket, MaxKeys=1000)
+        if not page.get("Versions") and not page.get("DeleteMarkers"):
+            break
         _delete_versions(s3, bucket, page)
     s3.delete_bucket(Bucket=bucket)
 
