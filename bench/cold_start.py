@@ -1,4 +1,4 @@
-"""Cold start of each Lambda handler module (issue 7, item 3).
+"""Cold start of each Lambda handler module.
 
 Each measurement is a fresh interpreter (PYTHONPATH=functions, as the Lambda package lays the
 code out) that imports one module: the handler modules, and `boto3` as the reference. Two

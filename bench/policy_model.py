@@ -1,4 +1,4 @@
-"""Polling policy against the baselines, and the cost model (issue 7, items 1 and 6).
+"""Polling policy against the baselines, and the cost model.
 
 A model, driven by the real back-off code: every check time comes from
 `tiqets_tracker.backoff.next_check` with the very `seeded_rng(order, placed_at, checks_made)`

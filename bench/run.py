@@ -200,7 +200,7 @@ Machine: {machine()}.
 All timings on the local stack are moto in-process on this machine: they say where time goes and
 how the design compares, not what AWS will show.
 
-## Headline: the targets of issue 7
+## Headline: against the targets
 
 {headline}
 

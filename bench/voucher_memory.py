@@ -1,4 +1,4 @@
-"""Memory and time storing vouchers of 1, 10 and 50 MB (issue 7, item 4).
+"""Memory and time storing vouchers of 1, 10 and 50 MB.
 
 The parent serves the vouchers from the Tiqets simulator; each measurement is a fresh child
 process that runs the real `store_voucher` (download, verify, upload) once on a small voucher

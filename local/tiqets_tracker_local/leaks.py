@@ -1,4 +1,4 @@
-"""Looking for secrets where they must never be (issue 8, "Security"): the Tiqets API key, the
+"""Looking for secrets where they must never be: the Tiqets API key, the
 webhook signing key and the task tokens a run issued, in what a local stack produced.
 
 Task tokens are by design in two places that are not logs: the execution history (Step

@@ -1,5 +1,5 @@
 """Many concurrent orders of mixed scenarios, with Tiqets and AWS faults, on the local stack, each
-checked for its right outcome (issue 8, load). Local-only tooling.
+checked for its right outcome. Local-only tooling.
 
     plan = plan_orders(60, seed="make-test", first_id=6_100_000)
     with TiqetsSimulator(api_key=KEY) as tiqets, LocalStack(

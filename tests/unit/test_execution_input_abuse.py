@@ -1,4 +1,4 @@
-"""Abusive execution input (issue 8, "Bad input"): start_tracking and build_execution_input, and
+"""Abusive execution input: start_tracking and build_execution_input, and
 OrderToTrack.from_input behind the status check, refuse it before anything starts, with a
 readable reason that never echoes a long value. (The execution input carries no durations; the
 absurd values here are placement times, language codes, IDs and lengths.)"""

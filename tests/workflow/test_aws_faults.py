@@ -1,4 +1,4 @@
-"""AWS faults the tracker must survive, one test per fault, on the local stack (issue 8).
+"""AWS faults the tracker must survive, one test per fault, on the local stack.
 
 The faults are injected under moto (tiqets_tracker_local.aws_faults): every AWS call of the
 process, the state machine's own (aws-sdk, events:putEvents) and our Lambdas', passes the

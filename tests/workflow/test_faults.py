@@ -1,4 +1,4 @@
-"""Tiqets faults the tracker must survive, one test per fault, on the local stack (issue 8).
+"""Tiqets faults the tracker must survive, one test per fault, on the local stack.
 
 Every test asserts the order's single outcome event, the number of Tiqets calls and what the
 tracking record (and the status checks in the execution history) say about the fault. Durations

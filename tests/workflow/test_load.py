@@ -1,4 +1,4 @@
-"""Load on the local stack (issue 8): a few dozen concurrent orders of every kind in the mix, with
+"""Load on the local stack: a few dozen concurrent orders of every kind in the mix, with
 Tiqets faults and AWS faults injected, all started at once; every order must reach its right
 outcome with exactly one event per outcome and a byte-identical voucher.
 

@@ -1,4 +1,4 @@
-"""No secret leaks (issue 8, "Security"): the demo's scenarios, plus refused API calls, malformed
+"""No secret leaks: the demo's scenarios, plus refused API calls, malformed
 Tiqets answers and forged callbacks, run on the local stack with secret values known to the test
 (a canary API key, the stack's webhook signing key, every task token the run issued); then every
 log line, execution history, outcome event, tracking record, stored object and the summary is

@@ -1,4 +1,4 @@
-"""The scheduled sweep on the local stack (issue 8): tracked orders whose execution ended
+"""The scheduled sweep on the local stack: tracked orders whose execution ended
 without an outcome are restarted (and reach exactly one outcome), orders restarted too often
 are given up and reported once, and orders someone still looks after are left alone.
 
