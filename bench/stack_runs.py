@@ -175,7 +175,7 @@ def _first(
 
 def time_to_voucher(orders: int = 200, batch: int = 20) -> tuple[str, float]:
     """The table, and the median seconds from callback POST to voucher stored."""
-    from tiqets_tracker.callbacks import callback_url_for_order
+    from tiqets_tracker.callback_urls import callback_url_for_order
     from tiqets_tracker_local import lambdas
     from tiqets_tracker_local.simulator import Scenario, TiqetsSimulator
     from tiqets_tracker_local.stack import LocalStack

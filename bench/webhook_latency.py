@@ -73,7 +73,7 @@ def handler_latency(calls: int) -> None:
 
 def callback_to_resumed(orders: int) -> None:
     from tests.workflow.conftest import API_KEY, PARKED_FOR_LONG
-    from tiqets_tracker.callbacks import callback_url_for_order
+    from tiqets_tracker.callback_urls import callback_url_for_order
     from tiqets_tracker_local.simulator import TiqetsSimulator
     from tiqets_tracker_local.stack import LocalStack
     from tiqets_tracker_local.webhook_server import LocalWebhookEndpoint

@@ -21,7 +21,7 @@ from moto import mock_aws
 
 from tests.conftest import use_fake_aws
 from tiqets_tracker.aws import forget_clients, stepfunctions_client
-from tiqets_tracker.callbacks import CALLBACK_PATH, callback_url
+from tiqets_tracker.callback_urls import CALLBACK_PATH, callback_url
 from tiqets_tracker.records import TrackingRecords
 from tiqets_tracker.secrets import clear_secret_cache
 from tiqets_tracker.state import OrderToTrack

@@ -1,19 +1,7 @@
 """Loading secrets from AWS Secrets Manager, with caching: the Tiqets API key (`load_api_key`) and
-the keys that sign webhook callback URLs (`load_webhook_keys`).
-
-The source names the Secrets Manager secret, by name or ARN (the same forms for both):
-`tiqets-tracker/api-key`,
-`arn:aws:secretsmanager:eu-west-1:123456789012:secret:tiqets-tracker/api-key-AbCdEf`.
-
-The API key's value is either the key itself or a JSON object holding it in `api_key`
-(`{"api_key": "..."}`, the shape the Secrets Manager console writes for key/value secrets).
-Surrounding whitespace (a trailing newline from `echo`) is removed.
-
-The webhook keys' value is a JSON object `{"current": "...", "previous": "..."}`: `current` signs
-new callback URLs, and both verify (`previous` is optional). A key is text, used as its UTF-8
-bytes (`secrets.token_urlsafe(32)` makes a good one), or `base64:` followed by base64 of the key
-bytes (standard or URL-safe alphabet, padding optional); either way at least 32 bytes. See
-tiqets_tracker.callbacks for rotating them.
+the keys that sign webhook callback URLs (`load_webhook_keys`). A source names the secret, by
+name or ARN. The values' formats, and rotating keys: README, "Secrets: their formats, and
+rotating keys".
 
 Values are cached for `API_KEY_CACHE_SECONDS` (`WEBHOOK_KEYS_CACHE_SECONDS`) by Powertools'
 parameter cache, which lives as long as the Lambda container: a rotated key takes up to that long

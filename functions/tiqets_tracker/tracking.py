@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from tiqets_tracker.callbacks import callback_url_for_order
+from tiqets_tracker.callback_urls import callback_url_for_order
 from tiqets_tracker.errors import InvalidExecutionInputError
 from tiqets_tracker.state import DEFAULT_LANG, OrderToTrack, as_utc, format_timestamp
 

@@ -1,4 +1,5 @@
-"""Waking a tracker when Tiqets says an order changed.
+"""Waking a tracker when Tiqets says an order changed (`wake_for_callback`, for an authentic
+callback; `wake_tracker` once the callback is known to be for the order).
 
 The callback's body is never trusted: it only makes the tracker check the status now. Counting
 the webhook first and resuming the parked execution second is what makes the wake-up race-free:
@@ -13,6 +14,7 @@ outcome that was not announced before; at most one re-check runs per order at a 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tiqets_tracker.aws import step_functions_unavailable
+from tiqets_tracker.callback_requests import CallbackRejectedError
 from tiqets_tracker.records import TrackingRecords, order_input_from_record
 from tiqets_tracker.state import format_timestamp
 
@@ -100,3 +103,46 @@ def _start_recheck(
         records.release_recheck(order_reference_id)
         raise step_functions_unavailable(error, "the re-check") from None
     return WakeResult.RECHECK_STARTED
+
+
+def wake_for_callback(
+    order_reference_id: str,
+    *,
+    external_reference: str | None,
+    records: TrackingRecords,
+    stepfunctions: SFNClient,
+    now: datetime,
+    state_machine_arn: str,
+) -> WakeResult:
+    """Wake the tracker of the order named by an authentic callback, if the callback's URL was
+    issued for that order.
+
+    - No tracking record: UNKNOWN_ORDER, and nothing is written.
+    - The URL carries an external reference and the order's is another (or none):
+      CallbackRejectedError(403, `callback_not_for_this_order`), and nothing is written.
+    - Otherwise whatever wake_tracker does (count the webhook, resume the parked execution, or
+      start a re-check of a finished order).
+
+    A flood of authentic callbacks cannot become a flood of Tiqets calls: the workflow pauses
+    before a re-check after a raced webhook, and runs at most one re-check of a finished order
+    at a time (see wakeups.py), so no limiter is needed here.
+    """
+    item = records.get(order_reference_id)
+    if item is None:
+        return WakeResult.UNKNOWN_ORDER
+    if external_reference is not None and _external_reference_of(item) != external_reference:
+        raise CallbackRejectedError(403, "callback_not_for_this_order")
+    return wake_tracker(
+        order_reference_id,
+        records=records,
+        stepfunctions=stepfunctions,
+        now=now,
+        state_machine_arn=state_machine_arn,
+    )
+
+
+def _external_reference_of(item: Mapping[str, Any]) -> str | None:
+    value = item.get("external_reference")
+    if isinstance(value, Mapping) and isinstance(value.get("S"), str):
+        return str(value["S"])
+    return None

@@ -1,5 +1,5 @@
 """Webhook Lambda: receives Tiqets' order-change callbacks behind API Gateway (HTTP API, payload
-format 2.0) and wakes the order's tracker (see tiqets_tracker.callbacks and .wakeups).
+format 2.0) and wakes the order's tracker (see tiqets_tracker.callback_requests and .wakeups).
 
     POST /tiqets/callbacks?ref=<external reference>&sig=<signature>
     {"order_reference_id": "1111111"}
@@ -42,15 +42,12 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tiqets_tracker.callbacks import (
-    CALLBACK_PATH,
+from tiqets_tracker.callback_requests import (
     CallbackRejectedError,
-    is_well_formed_signature,
     read_credentials,
     read_order_reference_id,
-    verify_callback,
-    wake_for_callback,
 )
+from tiqets_tracker.callback_urls import CALLBACK_PATH, is_well_formed_signature, verify_callback
 from tiqets_tracker.errors import (
     ConfigurationError,
     SecretStoreUnavailableError,
@@ -59,7 +56,7 @@ from tiqets_tracker.errors import (
 )
 from tiqets_tracker.logs import handler_logger
 from tiqets_tracker.settings import require_env
-from tiqets_tracker.wakeups import MIN_RECHECK_INTERVAL, WakeResult
+from tiqets_tracker.wakeups import MIN_RECHECK_INTERVAL, WakeResult, wake_for_callback
 
 # debug=False always: Powertools' debug mode (POWERTOOLS_DEV, POWERTOOLS_EVENT_HANDLER_DEBUG)
 # prints every event, whose query string holds the callback secret.

@@ -48,7 +48,7 @@ from urllib.parse import urlsplit
 
 import fastjsonschema
 
-from tiqets_tracker.callbacks import callback_url_for_order
+from tiqets_tracker.callback_urls import callback_url_for_order
 from tiqets_tracker.state import load_schema
 
 from .simulator import Fault, Scenario, TiqetsSimulator

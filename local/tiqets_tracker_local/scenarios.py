@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from tiqets_tracker.callbacks import callback_url
+from tiqets_tracker.callback_urls import callback_url
 
 from .simulator import Fault, Scenario
 from .stack import FINISHED_STATUSES

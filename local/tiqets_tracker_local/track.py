@@ -256,7 +256,7 @@ def _say(out: TextIO, message: str) -> None:
 def _track(options: TrackOptions, api_key: str, out: TextIO) -> TrackResult:
     from contextlib import ExitStack
 
-    from tiqets_tracker.callbacks import callback_url
+    from tiqets_tracker.callback_urls import callback_url
     from tiqets_tracker_local.stack import LocalStack
     from tiqets_tracker_local.webhook_server import LocalWebhookEndpoint
 

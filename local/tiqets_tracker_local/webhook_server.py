@@ -35,7 +35,7 @@ from types import TracebackType
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlsplit
 
-from tiqets_tracker.callbacks import CALLBACK_PATH
+from tiqets_tracker.callback_urls import CALLBACK_PATH
 
 # Relative: mypy cannot follow the editable install's mapping of local/ to tiqets_tracker_local.
 from . import lambdas

@@ -19,15 +19,13 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from tests.conftest import use_fake_aws
-from tiqets_tracker import callbacks
-from tiqets_tracker.callbacks import (
+from tiqets_tracker import callback_urls
+from tiqets_tracker.callback_requests import (
     CallbackRejectedError,
-    callback_url,
-    callback_url_for_order,
     read_credentials,
     read_order_reference_id,
-    verify_callback,
 )
+from tiqets_tracker.callback_urls import callback_url, callback_url_for_order, verify_callback
 from tiqets_tracker.errors import ConfigurationError
 from tiqets_tracker.secrets import (
     WEBHOOK_KEYS_CACHE_SECONDS,
@@ -220,8 +218,8 @@ def test_verify_never_raises_and_accepts_only_the_real_signature(
     assert isinstance(outcome, bool)
     if outcome:
         assert signature in (
-            callbacks._signature(KEY, reference),
-            callbacks._signature(OTHER_KEY, reference),
+            callback_urls._signature(KEY, reference),
+            callback_urls._signature(OTHER_KEY, reference),
         )
 
 
@@ -553,7 +551,7 @@ def test_callback_url_for_order_without_usable_keys_is_a_configuration_error() -
 def test_well_formed_signatures_are_told_from_junk_without_keys() -> None:
     signature = signature_of(callback_url(WEBHOOK_URL, external_reference="shop-42", key=KEY))
 
-    assert callbacks.is_well_formed_signature(signature)
-    assert callbacks.is_well_formed_signature("A" * 43)
-    assert not callbacks.is_well_formed_signature("A" * 42)
-    assert not callbacks.is_well_formed_signature(None)
+    assert callback_urls.is_well_formed_signature(signature)
+    assert callback_urls.is_well_formed_signature("A" * 43)
+    assert not callback_urls.is_well_formed_signature("A" * 42)
+    assert not callback_urls.is_well_formed_signature(None)

@@ -30,7 +30,7 @@ from tests.webhook_support import (
     signed_query,
     webhook_aws,
 )
-from tiqets_tracker.callbacks import CALLBACK_PATH
+from tiqets_tracker.callback_urls import CALLBACK_PATH
 
 pytestmark = pytest.mark.unit
 

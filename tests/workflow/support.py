@@ -10,7 +10,7 @@ from typing import Any
 import fastjsonschema
 
 from tests.workflow.conftest import FAST_POLLING
-from tiqets_tracker.callbacks import callback_url_for_order
+from tiqets_tracker.callback_urls import callback_url_for_order
 from tiqets_tracker.state import load_schema
 from tiqets_tracker_local.simulator import Scenario
 from tiqets_tracker_local.stack import FINISHED_STATUSES, LocalStack

@@ -126,7 +126,7 @@ def run(out_dir: Path) -> None:
     """Track the demo's orders and the extra ones to their outcomes; write what was produced."""
     import logging
 
-    from tiqets_tracker.callbacks import callback_url
+    from tiqets_tracker.callback_urls import callback_url
     from tiqets_tracker_local.scenarios import demo_orders
     from tiqets_tracker_local.simulator import TiqetsSimulator
     from tiqets_tracker_local.stack import FINISHED_STATUSES, LocalStack
