@@ -34,7 +34,7 @@ from tiqets_tracker.backoff import (  # noqa: E402
     next_check,
     seeded_rng,
 )
-from tiqets_tracker.state import format_timestamp  # noqa: E402
+from tiqets_tracker.timestamps import format_timestamp  # noqa: E402
 
 SEEDS = 200
 DEADLINE = 86_400

@@ -22,9 +22,9 @@ from moto import mock_aws
 from tests.conftest import use_fake_aws
 from tiqets_tracker.aws import forget_clients, stepfunctions_client
 from tiqets_tracker.callback_urls import CALLBACK_PATH, callback_url
+from tiqets_tracker.order_input import OrderToTrack
 from tiqets_tracker.records import TrackingRecords
 from tiqets_tracker.secrets import clear_secret_cache
-from tiqets_tracker.state import OrderToTrack
 from tiqets_tracker_local.lambdas import LocalLambdaContext
 from tiqets_tracker_local.stack import create_table_request
 from tiqets_tracker_local.template import load_sam_template

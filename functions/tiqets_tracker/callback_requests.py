@@ -9,12 +9,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from tiqets_tracker.errors import TiqetsTrackerError
+from tiqets_tracker.validation import ORDER_REFERENCE_ID
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -26,7 +26,6 @@ __all__ = [
 
 MAX_BODY_BYTES = 4096
 
-_ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _ORDER_ID_FIELDS = ("order_reference_id", "orderReferenceId")
 _MAX_QUERY_FIELDS = 20
 # The longest base64 text that can decode to MAX_BODY_BYTES, with room for line breaks.
@@ -145,4 +144,4 @@ def _order_id_of(value: object) -> str | None:
         text = value
     else:
         return None
-    return text if _ORDER_ID.fullmatch(text) else None
+    return text if ORDER_REFERENCE_ID.fullmatch(text) else None

@@ -36,10 +36,12 @@ from tiqets_tracker.errors import (
     TiqetsUnavailableError,
 )
 from tiqets_tracker.information import check_staged_information_key
+from tiqets_tracker.order_input import OrderToTrack
 from tiqets_tracker.outcomes import Outcome, outcome_for_status
 from tiqets_tracker.records import RecordSnapshot
-from tiqets_tracker.state import OrderToTrack, TrackingSettings, format_timestamp, parse_timestamp
+from tiqets_tracker.timestamps import format_timestamp, parse_timestamp
 from tiqets_tracker.tiqets import OrderStatus, Tickets
+from tiqets_tracker.tracking_settings import TrackingSettings
 
 logger = logging.getLogger(__name__)
 

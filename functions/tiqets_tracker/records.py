@@ -35,8 +35,9 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tiqets_tracker.errors import ConfigurationError, TrackingStoreUnavailableError
+from tiqets_tracker.order_input import OrderToTrack
 from tiqets_tracker.quiet_logs import aws_bodies_unlogged
-from tiqets_tracker.state import OrderToTrack, format_timestamp
+from tiqets_tracker.timestamps import format_timestamp
 
 if TYPE_CHECKING:
     from boto3.dynamodb.types import TypeDeserializer

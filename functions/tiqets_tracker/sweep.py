@@ -38,7 +38,7 @@ from tiqets_tracker.records import (
     order_input_from_record,
     text_attribute,
 )
-from tiqets_tracker.state import format_timestamp
+from tiqets_tracker.timestamps import format_timestamp
 from tiqets_tracker.tracking import execution_arn_for
 
 if TYPE_CHECKING:

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from tiqets_tracker.callback_urls import callback_url_for_order
 from tiqets_tracker.errors import InvalidExecutionInputError
-from tiqets_tracker.state import DEFAULT_LANG, OrderToTrack, as_utc, format_timestamp
+from tiqets_tracker.order_input import DEFAULT_LANG, OrderToTrack
+from tiqets_tracker.timestamps import as_utc, format_timestamp
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions.client import SFNClient

@@ -24,7 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from tiqets_tracker.aws import step_functions_unavailable
 from tiqets_tracker.callback_requests import CallbackRejectedError
 from tiqets_tracker.records import TrackingRecords, order_input_from_record
-from tiqets_tracker.state import format_timestamp
+from tiqets_tracker.timestamps import format_timestamp
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions.client import SFNClient

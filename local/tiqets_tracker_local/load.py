@@ -49,7 +49,7 @@ from urllib.parse import urlsplit
 import fastjsonschema
 
 from tiqets_tracker.callback_urls import callback_url_for_order
-from tiqets_tracker.state import load_schema
+from tiqets_tracker.validation import validator
 
 from .simulator import Fault, Scenario, TiqetsSimulator
 from .stack import LocalStack
@@ -72,9 +72,7 @@ __all__ = [
     "run_round",
 ]
 
-validate_outcome: Final[Callable[[object], object]] = fastjsonschema.compile(
-    load_schema("outcome_event.schema.json")
-)
+validate_outcome: Final[Callable[[object], object]] = validator("outcome_event.schema.json")
 
 # Status checks give up on a Tiqets answer after this long (TIQETS_READ_TIMEOUT_SECONDS, set for
 # the round only): the "read timeout" fault answers a second later.

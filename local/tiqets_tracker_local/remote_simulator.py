@@ -39,6 +39,7 @@ from .simulator import (
     Scenario,
     TiqetsSimulator,
     is_authorized,
+    is_tiqets_lang,
     order_document,
     parse_route,
     status_at,
@@ -260,7 +261,7 @@ class FunctionUrlSimulator:
         if not is_authorized(headers.get("authorization"), self._expected_authorization):
             return _error(401, "Invalid or missing API key")
         lang = parse_qs(event.get("rawQueryString") or "").get("lang", ["en"])[-1]
-        if not (len(lang) == 2 and lang.isascii() and lang.isalpha() and lang.islower()):
+        if not is_tiqets_lang(lang):
             return _error(400, "lang must be an ISO 639-1 language code")
         if kind == "order":
             order = self._orders.get(order_reference_id)

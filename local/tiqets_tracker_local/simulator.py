@@ -34,6 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from tiqets_tracker.errors import TiqetsResponseInvalidError
 from tiqets_tracker.tiqets import OrderStatus
+from tiqets_tracker.validation import ORDER_REFERENCE_ID
 
 # Relative: mypy cannot follow the editable install's mapping of local/ to tiqets_tracker_local.
 from .pdfs import make_pdf, minimal_pdf_size
@@ -45,6 +46,7 @@ __all__ = [
     "Scenario",
     "TiqetsSimulator",
     "VoucherBehaviour",
+    "is_tiqets_lang",
     "order_document",
     "scenario_for_test_product",
     "status_at",
@@ -58,8 +60,8 @@ _CHUNK: Final = 64 * 1024
 _SLOW_VOUCHER_SECONDS: Final = 30.0
 _WEBHOOK_TIMEOUT_SECONDS: Final = 2.0
 _MAX_TICKER_WAIT: Final = 0.25
-_ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_LANG = re.compile(r"[a-z]{2}")
+# Tiqets' own rule for `lang` (any ISO 639-1 shape); the tracker's is narrower (LANGS).
+_TIQETS_LANG = re.compile(r"[a-z]{2}")
 _TICKETS_PATH = re.compile(r"/v2/orders/(?P<id>[^/]+)/tickets")
 _ORDER_PATH = re.compile(r"/v2/orders/(?P<id>[^/]+)")
 _VOUCHER_PATH = re.compile(r"/vouchers/(?P<id>[^/]+)-(?P<lang>[a-z]{2})\.pdf")
@@ -412,9 +414,9 @@ class TiqetsSimulator:
 
         The status it starts with is not a change: only later ones fire webhooks.
         """
-        if not _ORDER_ID.fullmatch(order_reference_id):
+        if not ORDER_REFERENCE_ID.fullmatch(order_reference_id):
             raise ValueError("order_reference_id must be 1 to 64 characters of [A-Za-z0-9_-]")
-        if not _LANG.fullmatch(lang):
+        if not is_tiqets_lang(lang):
             raise ValueError("lang must be two lowercase letters")
         chosen = SCENARIOS[scenario] if isinstance(scenario, str) else scenario
         if callback_url is not None:
@@ -596,7 +598,7 @@ class TiqetsSimulator:
             return
         query = parse_qs(urlsplit(handler.path).query)
         lang = query.get("lang", ["en"])[-1]
-        if not _LANG.fullmatch(lang):
+        if not is_tiqets_lang(lang):
             handler.send_error_json(400, "lang must be an ISO 639-1 language code")
             return
         fault: Fault | None = None
@@ -686,6 +688,11 @@ class TiqetsSimulator:
                 handler.close_connection = True
                 return
             handler.wfile.write(view[start : min(start + _CHUNK, sent)])
+
+
+def is_tiqets_lang(lang: str) -> bool:
+    """Whether Tiqets accepts `lang` (two lowercase letters)."""
+    return _TIQETS_LANG.fullmatch(lang) is not None
 
 
 def is_authorized(header: str | None, expected: bytes) -> bool:

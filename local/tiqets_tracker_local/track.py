@@ -15,7 +15,6 @@ import ipaddress
 import json
 import logging
 import os
-import re
 import socket
 import sys
 import time
@@ -23,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TextIO
 from urllib.parse import urlsplit
+
+from tiqets_tracker.validation import LANGS, ORDER_REFERENCE_ID
 
 EXIT_TICKETS_READY: Final = 0
 EXIT_ERROR: Final = 1  # the tracker could not run: Tiqets unreachable, port in use, ...
@@ -47,8 +48,6 @@ EXIT_CODES_HELP: Final = (
     " 1 the tracker could not run (Tiqets unreachable, port in use), 130 interrupted"
 )
 
-ORDER_REFERENCE_ID: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
-LANG: Final = re.compile(r"[a-z]{2}")
 MAX_DEADLINE_SECONDS: Final = 86400
 _PREFLIGHT_TIMEOUT_SECONDS: Final = 10.0
 _POLL_SECONDS: Final = 0.2
@@ -127,8 +126,8 @@ def check_options(options: TrackOptions) -> None:
         raise UsageError(
             "ORDER_REFERENCE_ID must be 1 to 64 characters among A-Z, a-z, 0-9, '_' and '-'"
         )
-    if not LANG.fullmatch(options.lang):
-        raise UsageError("--lang must be two lowercase letters (ISO 639-1), e.g. en")
+    if options.lang not in LANGS:
+        raise UsageError(f"--lang must be one of Tiqets' languages: {', '.join(sorted(LANGS))}")
     parts = urlsplit(options.tiqets_url)
     try:
         port_ok = parts.port is None or parts.port > 0

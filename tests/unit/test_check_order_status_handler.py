@@ -23,7 +23,7 @@ from tests.conftest import use_fake_aws
 from tiqets_tracker.aws import forget_clients
 from tiqets_tracker.errors import InvalidExecutionInputError, TiqetsRequestRejectedError
 from tiqets_tracker.secrets import clear_secret_cache
-from tiqets_tracker.state import format_timestamp
+from tiqets_tracker.timestamps import format_timestamp
 from tiqets_tracker_local.simulator import TiqetsSimulator
 
 if TYPE_CHECKING:

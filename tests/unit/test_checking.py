@@ -30,9 +30,10 @@ from tiqets_tracker.errors import (
     TiqetsUnavailableError,
 )
 from tiqets_tracker.information import staged_information_key
+from tiqets_tracker.order_input import OrderToTrack
 from tiqets_tracker.outcomes import Outcome
 from tiqets_tracker.records import RecordSnapshot
-from tiqets_tracker.state import OrderToTrack, format_timestamp
+from tiqets_tracker.timestamps import format_timestamp
 from tiqets_tracker.tiqets import OrderStatus, Tickets
 
 pytestmark = pytest.mark.unit

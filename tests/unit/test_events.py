@@ -10,14 +10,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import fastjsonschema
 import pytest
 
 from tiqets_tracker.checking import check_order
 from tiqets_tracker.information import staged_information_key
+from tiqets_tracker.order_input import OrderToTrack
 from tiqets_tracker.records import RecordSnapshot
-from tiqets_tracker.state import OrderToTrack, parse_timestamp
+from tiqets_tracker.timestamps import parse_timestamp
 from tiqets_tracker.tiqets import OrderStatus, Tickets
+from tiqets_tracker.validation import validator
 
 pytestmark = pytest.mark.unit
 
@@ -131,7 +132,7 @@ def test_the_samples_hold_execution_input() -> None:
 def test_execution_input_sample_validates_against_the_schema(
     name: str, execution_input: dict[str, Any]
 ) -> None:
-    validate = fastjsonschema.compile(json.loads(SCHEMA_FILE.read_text("utf-8")))
+    validate = validator(SCHEMA_FILE.name)
 
     validate(execution_input)
     order = OrderToTrack.from_input(execution_input, default_placed_at=LATER, now=LATER)

@@ -15,7 +15,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tiqets_tracker.errors import InvalidExecutionInputError
-from tiqets_tracker.state import OrderToTrack, format_timestamp, latest_visit_date
+from tiqets_tracker.order_input import OrderToTrack, latest_visit_date
+from tiqets_tracker.timestamps import format_timestamp
 from tiqets_tracker.tracking import build_execution_input, start_tracking
 
 pytestmark = pytest.mark.unit

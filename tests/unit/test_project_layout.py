@@ -10,7 +10,7 @@ from pathlib import Path
 import fastjsonschema
 import pytest
 
-from tiqets_tracker.state import load_schema
+from tiqets_tracker.validation import validator
 from tiqets_tracker_local.template import PROJECT_ROOT
 
 pytestmark = pytest.mark.unit
@@ -40,7 +40,7 @@ def test_nothing_in_the_lambda_bundle_imports_local_tooling_or_test_libraries() 
 
 
 def test_every_outcome_sample_is_a_valid_event_of_its_detail_type() -> None:
-    validate = fastjsonschema.compile(load_schema("outcome_event.schema.json"))
+    validate = validator("outcome_event.schema.json")
     samples = sorted((PROJECT_ROOT / "events" / "outcomes").glob("*.json"))
 
     assert {path.stem for path in samples} == {
@@ -58,7 +58,7 @@ def test_every_outcome_sample_is_a_valid_event_of_its_detail_type() -> None:
 
 
 def test_outcome_schema_refuses_tickets_ready_without_a_voucher() -> None:
-    validate = fastjsonschema.compile(load_schema("outcome_event.schema.json"))
+    validate = validator("outcome_event.schema.json")
     event = json.loads((PROJECT_ROOT / "events" / "outcomes" / "TicketsReady.json").read_text())
     event["detail"]["voucher"] = None
 

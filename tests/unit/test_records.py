@@ -16,8 +16,8 @@ from moto import mock_aws
 
 from tests.conftest import use_fake_aws
 from tiqets_tracker.errors import TrackingStoreUnavailableError
+from tiqets_tracker.order_input import OrderToTrack
 from tiqets_tracker.records import DEFAULT_RETENTION, RecordSnapshot, TrackingRecords
-from tiqets_tracker.state import OrderToTrack
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

@@ -10,12 +10,9 @@ import pytest
 
 from tiqets_tracker.backoff import POLLING_PROFILE, WEBHOOK_PROFILE
 from tiqets_tracker.errors import InvalidExecutionInputError
-from tiqets_tracker.state import (
-    DEFAULT_RETRY_BUDGET,
-    OrderToTrack,
-    TrackingSettings,
-    format_timestamp,
-)
+from tiqets_tracker.order_input import OrderToTrack
+from tiqets_tracker.timestamps import format_timestamp
+from tiqets_tracker.tracking_settings import DEFAULT_RETRY_BUDGET, TrackingSettings
 
 pytestmark = pytest.mark.unit
 

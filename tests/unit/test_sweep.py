@@ -18,8 +18,8 @@ from moto import mock_aws
 
 from tests.conftest import use_fake_aws
 from tiqets_tracker.errors import SweepActionNotPublishedError
+from tiqets_tracker.order_input import OrderToTrack
 from tiqets_tracker.records import TrackingRecords
-from tiqets_tracker.state import OrderToTrack
 from tiqets_tracker.sweep import MAX_SWEEP_RESTARTS, MIN_OPEN_AGE, SweepReport, sweep_orders
 from tiqets_tracker.tracking import execution_arn_for
 from tiqets_tracker_local.stack import create_table_request

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tiqets_tracker.state import TrackingSettings
+from tiqets_tracker.tracking_settings import TrackingSettings
 from tiqets_tracker_local.template import Resolver, load_sam_template, parameter_refusal
 
 pytestmark = pytest.mark.unit

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import boto3
-import fastjsonschema
 import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
@@ -24,6 +23,7 @@ from tiqets_tracker.tracking import (
     execution_name,
     start_tracking,
 )
+from tiqets_tracker.validation import validator
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions.client import SFNClient
@@ -74,7 +74,7 @@ def execution_input(sfn: SFNClient, execution_arn: str) -> dict[str, Any]:
 
 
 def schema_validator() -> Any:
-    return fastjsonschema.compile(json.loads(SCHEMA_FILE.read_text("utf-8")))
+    return validator(SCHEMA_FILE.name)
 
 
 # -- starting ------------------------------------------------------------------------------------

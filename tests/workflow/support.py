@@ -7,17 +7,15 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-import fastjsonschema
-
 from tests.workflow.conftest import FAST_POLLING
 from tiqets_tracker.callback_urls import callback_url_for_order
-from tiqets_tracker.state import load_schema
+from tiqets_tracker.validation import validator
 from tiqets_tracker_local.simulator import Scenario
 from tiqets_tracker_local.stack import FINISHED_STATUSES, LocalStack
 from tiqets_tracker_local.subscriber import OutcomeEvent
 from tiqets_tracker_local.webhook_server import LocalWebhookEndpoint
 
-validate_outcome = fastjsonschema.compile(load_schema("outcome_event.schema.json"))
+validate_outcome = validator("outcome_event.schema.json")
 
 DONE_AT_ONCE = Scenario(timeline=((0.0, "done"),))
 FAILED_AT_ONCE = Scenario(timeline=((0.0, "failed"),))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import fastjsonschema
 import pytest
 
 from tests.workflow.conftest import FAST_POLLING
@@ -24,16 +23,16 @@ from tests.workflow.support import (
     states_entered,
     track,
 )
-from tiqets_tracker.state import load_schema
 from tiqets_tracker.sweep import MAX_SWEEP_RESTARTS
 from tiqets_tracker.tracking import execution_arn_for
+from tiqets_tracker.validation import validator
 from tiqets_tracker_local.aws_faults import AwsFaults, faster_state_machine_retries
 from tiqets_tracker_local.simulator import Scenario, TiqetsSimulator
 from tiqets_tracker_local.subscriber import OutcomeEvent
 
 pytestmark = pytest.mark.workflow
 
-validate_sweep_event = fastjsonschema.compile(load_schema("sweep_event.schema.json"))
+validate_sweep_event = validator("sweep_event.schema.json")
 
 # Checks ten minutes apart: an execution spends the test waiting between two checks.
 POLLING_FOR_LONG = {
