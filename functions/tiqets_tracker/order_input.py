@@ -16,7 +16,7 @@ from typing import Any, cast
 
 from tiqets_tracker.errors import InvalidExecutionInputError
 from tiqets_tracker.timestamps import format_timestamp, parse_timestamp
-from tiqets_tracker.validation import load_schema, validator
+from tiqets_tracker.validation import check
 
 __all__ = ["DEFAULT_LANG", "OrderToTrack", "latest_visit_date"]
 
@@ -39,18 +39,7 @@ class OrderToTrack:
     @classmethod
     def from_input(cls, raw: object, *, default_placed_at: datetime, now: datetime) -> OrderToTrack:
         """Validate execution input; raise InvalidExecutionInputError saying what is wrong."""
-        import fastjsonschema
-
-        try:
-            validator(EXECUTION_INPUT_SCHEMA)(raw)
-        except fastjsonschema.JsonSchemaValueException as error:
-            # fastjsonschema names the field and the rule, never the offending value, except for
-            # additionalProperties, whose message lists the unknown property names as given.
-            message = error.message
-            if error.rule == "additionalProperties":
-                allowed = ", ".join(load_schema(EXECUTION_INPUT_SCHEMA)["properties"])
-                message = f"{error.name} has properties other than {allowed}"
-            raise InvalidExecutionInputError(f"execution input rejected: {message}") from None
+        check(EXECUTION_INPUT_SCHEMA, raw, what="execution input")
         data = cast(Mapping[str, Any], raw)
         placed_at = (
             parse_timestamp(data["placed_at"], field="placed_at")

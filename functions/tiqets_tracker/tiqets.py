@@ -22,7 +22,6 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 import requests
-import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 from urllib3.util.retry import Retry
@@ -32,6 +31,8 @@ from tiqets_tracker.errors import (
     TiqetsResponseInvalidError,
     TiqetsUnavailableError,
 )
+from tiqets_tracker.http_failures import TRANSPORT_ERRORS, failure_kind
+from tiqets_tracker.validation import LANGS, MAX_URL_LENGTH, ORDER_REFERENCE_ID
 
 __all__ = [
     "MAX_ANSWER_BYTES",
@@ -57,12 +58,9 @@ MAX_RETRY_AFTER_SECONDS: Final = 86_400.0
 
 _log = logging.getLogger(__name__)
 
-_ORDER_REFERENCE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_LANG = re.compile(r"[a-z]{2}")
 _API_KEY = re.compile(r"[\x21-\x7e]+")
 _ASCII_DIGITS = re.compile(r"[0-9]+")
 _SHOWN_VALUE_MAX = 40
-_MAX_URL_LENGTH = 8192
 
 # Statuses Tiqets documents as "back off and try again"; every other 5xx is treated the same way.
 _UNAVAILABLE_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
@@ -211,7 +209,7 @@ def _normalise_base_url(base_url: str) -> str:
 
 
 def _check_order_reference_id(order_reference_id: str) -> None:
-    if not isinstance(order_reference_id, str) or not _ORDER_REFERENCE_ID.fullmatch(
+    if not isinstance(order_reference_id, str) or not ORDER_REFERENCE_ID.fullmatch(
         order_reference_id
     ):
         raise ValueError(
@@ -221,30 +219,8 @@ def _check_order_reference_id(order_reference_id: str) -> None:
 
 
 def _check_lang(lang: str) -> None:
-    if not isinstance(lang, str) or not _LANG.fullmatch(lang):
-        raise ValueError(f"lang must be two lowercase letters (ISO 639-1), not {_shown(lang)}")
-
-
-def _failure_kind(error: Exception) -> str:
-    """A short name for a transport failure; never the exception's text, which can hold a URL
-    or, for some errors, request headers."""
-    if isinstance(error, requests.ConnectTimeout):
-        return "connect timeout"
-    if isinstance(error, requests.ReadTimeout):
-        return "read timeout"
-    if isinstance(error, requests.Timeout):
-        return "timeout"
-    if isinstance(error, requests.exceptions.SSLError):
-        return "TLS error"
-    if isinstance(error, requests.exceptions.ProxyError):
-        return "proxy error"
-    if isinstance(error, requests.ConnectionError):
-        return "connection error"
-    if isinstance(error, requests.exceptions.ChunkedEncodingError):
-        return "connection broken while reading the answer"
-    if isinstance(error, requests.exceptions.ContentDecodingError):
-        return "undecodable answer"
-    return f"request error ({type(error).__name__})"
+    if not isinstance(lang, str) or lang not in LANGS:
+        raise ValueError(f"lang must be one of Tiqets' languages, not {_shown(lang)}")
 
 
 class TiqetsClient:
@@ -346,8 +322,8 @@ class TiqetsClient:
                 stream=True,
             ) as response:
                 body = _bounded_body(response)
-        except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
-            return _failure_kind(error)
+        except TRANSPORT_ERRORS as error:
+            return failure_kind(error)
         if body is None:
             raise TiqetsResponseInvalidError(
                 f"Tiqets answered more than {MAX_ANSWER_BYTES} bytes (HTTP {response.status_code})"
@@ -437,7 +413,7 @@ def _pdf_url(value: object) -> str:
     if not isinstance(value, str):
         raise TiqetsResponseInvalidError("Tiqets answered a done order without a tickets_pdf_url")
     url = value.strip()
-    valid = 0 < len(url) <= _MAX_URL_LENGTH and not any(
+    valid = 0 < len(url) <= MAX_URL_LENGTH and not any(
         char.isspace() or ord(char) < 0x20 or ord(char) == 0x7F for char in url
     )
     if valid:

@@ -19,7 +19,17 @@ from importlib import resources
 from typing import Any, Final, cast
 from urllib.parse import urlsplit
 
-__all__ = ["LANGS", "ORDER_REFERENCE_ID", "load_schema", "schema_definition", "validator"]
+from tiqets_tracker.errors import InvalidExecutionInputError
+
+__all__ = [
+    "LANGS",
+    "MAX_URL_LENGTH",
+    "ORDER_REFERENCE_ID",
+    "check",
+    "load_schema",
+    "schema_definition",
+    "validator",
+]
 
 _PUBLISHED_AT: Final = "https://github.com/tiqets-tracker/tiqets-tracker/schemas/"
 
@@ -51,6 +61,23 @@ def validator(name: str) -> Callable[[object], object]:
     )
 
 
+def check(name: str, data: object, *, what: str) -> None:
+    """Validate `data` against a schema file; InvalidExecutionInputError("<what> rejected: ...")
+    names the field and the rule, never the offending value."""
+    import fastjsonschema
+
+    try:
+        validator(name)(data)
+    except fastjsonschema.JsonSchemaValueException as error:
+        # fastjsonschema names the field and the rule, never the value, except for
+        # additionalProperties, whose message lists the unknown property names as given.
+        message = error.message
+        if error.rule == "additionalProperties":
+            allowed = ", ".join(load_schema(name)["properties"])
+            message = f"{error.name} has properties other than {allowed}"
+        raise InvalidExecutionInputError(f"{what} rejected: {message}") from None
+
+
 def schema_definition(name: str) -> dict[str, Any]:
     """One of the shared definitions (definitions.schema.json's `$defs`)."""
     return cast(dict[str, Any], load_schema("definitions.schema.json")["$defs"][name])
@@ -59,3 +86,4 @@ def schema_definition(name: str) -> dict[str, Any]:
 ORDER_REFERENCE_ID: Final = re.compile(schema_definition("order_reference_id")["pattern"])
 """The order-ID rule; use with `fullmatch` (its pattern is anchored already)."""
 LANGS: Final = frozenset(schema_definition("lang")["enum"])
+MAX_URL_LENGTH: Final[int] = schema_definition("tickets_pdf_url")["maxLength"]

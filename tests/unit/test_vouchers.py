@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import re
+import socket
 import threading
 import time
 import tracemalloc
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 import boto3
 import pytest
 import requests
+from botocore import xform_name
 from botocore.exceptions import ClientError, EndpointConnectionError
 from moto import mock_aws
 
@@ -35,8 +37,8 @@ from tiqets_tracker.errors import (
     VoucherStoreUnavailableError,
 )
 from tiqets_tracker.information import InformationStore
+from tiqets_tracker.s3 import PART_BYTES
 from tiqets_tracker.vouchers import (
-    PART_BYTES,
     StoredVoucher,
     VoucherConfig,
     VoucherRequest,
@@ -49,6 +51,7 @@ from tiqets_tracker_local.pdfs import make_pdf
 from tiqets_tracker_local.simulator import Scenario, TiqetsSimulator, VoucherBehaviour
 
 if TYPE_CHECKING:
+    from botocore.model import OperationModel
     from mypy_boto3_s3.client import S3Client
 
 pytestmark = pytest.mark.unit
@@ -75,6 +78,18 @@ def moto_s3() -> Iterator[S3Client]:
             client = boto3.client("s3", region_name=REGION)
             client.create_bucket(
                 Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
+            )
+            # The default encryption of template.yaml's VoucherBucket without a KMS key.
+            client.put_bucket_encryption(
+                Bucket=BUCKET,
+                ServerSideEncryptionConfiguration={
+                    "Rules": [
+                        {
+                            "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"},
+                            "BucketKeyEnabled": True,
+                        }
+                    ]
+                },
             )
             yield client
 
@@ -197,28 +212,31 @@ def client_error(code: str, status: int, operation: str) -> ClientError:
     return ClientError(response, operation)
 
 
+def own_client(real: S3Client) -> S3Client:
+    """Another client of the same (moto) S3, so that event handlers on it stay with the test."""
+    client: S3Client = boto3.client("s3", region_name=real.meta.region_name)
+    return client
+
+
 class FailingS3:
-    """An S3 client whose `operation` raises `error` from its (after+1)-th call on."""
+    """An S3 client whose `operation` raises `error` from its (after+1)-th call on, whoever
+    makes the call: the voucher code, or s3transfer inside `upload_fileobj`."""
 
     def __init__(self, real: S3Client, operation: str, error: Exception, after: int = 0) -> None:
-        self.real = real
-        self.operation = operation
+        self.client = own_client(real)
         self.error = error
         self.after = after
         self.calls = 0
+        names = {xform_name(name): name for name in self.client.meta.service_model.operation_names}
+        self.client.meta.events.register(f"before-call.s3.{names[operation]}", self._call)
 
     def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self.real, name)
-        if name != self.operation:
-            return attribute
+        return getattr(self.client, name)
 
-        def failing(*args: Any, **kwargs: Any) -> Any:
-            self.calls += 1
-            if self.calls > self.after:
-                raise self.error
-            return attribute(*args, **kwargs)
-
-        return failing
+    def _call(self, **_: Any) -> None:
+        self.calls += 1
+        if self.calls > self.after:
+            raise self.error
 
 
 @dataclass
@@ -398,7 +416,7 @@ def test_a_pdf_without_content_length_is_stored(s3: S3Client, static_server: Sta
 
 
 class MemoryProbe:
-    """Wraps the S3 client to measure what the voucher code itself holds.
+    """An S3 client that measures what the voucher code itself holds.
 
     moto's S3 runs in this process: inside each call it copies the body twice (a werkzeug
     request, a normalised request) and keeps part data until the upload completes, and
@@ -407,14 +425,23 @@ class MemoryProbe:
     peak is taken between S3 calls: from the end of one call (tracemalloc's peak is reset
     there) to the start of the next, relative to the memory traced at that end. That covers the
     whole download (requests, hashing, the spool writes) and each part read back for upload
-    right up to the moment it is handed to S3, which is all the voucher code ever holds.
+    right up to the moment it is handed to S3, which is all the voucher code ever holds. The
+    calls are seen through botocore's events, so each call s3transfer makes inside
+    `upload_fileobj` counts on its own.
     """
 
     def __init__(self, real: S3Client) -> None:
-        self.real = real
+        self.client = own_client(real)
         self.baseline = 0
         self.peak_outside_s3 = 0
         self.calls: list[str] = []
+        events = self.client.meta.events
+        events.register("before-call.s3", self._call_starts)
+        events.register("after-call.s3", self._call_ends)
+        events.register("after-call-error.s3", self._call_ends)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
 
     def start(self) -> None:
         self.baseline = tracemalloc.get_traced_memory()[0]
@@ -424,18 +451,12 @@ class MemoryProbe:
         peak = tracemalloc.get_traced_memory()[1]
         self.peak_outside_s3 = max(self.peak_outside_s3, peak - self.baseline)
 
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self.real, name)
+    def _call_starts(self, model: OperationModel, **_: Any) -> None:
+        self._close_segment()
+        self.calls.append(xform_name(model.name))
 
-        def measured(*args: Any, **kwargs: Any) -> Any:
-            self._close_segment()
-            self.calls.append(name)
-            try:
-                return attribute(*args, **kwargs)
-            finally:
-                self.start()
-
-        return measured
+    def _call_ends(self, **_: Any) -> None:
+        self.start()
 
 
 def test_a_large_pdf_goes_up_in_parts_with_bounded_memory(
@@ -479,6 +500,42 @@ def test_a_large_pdf_goes_up_in_parts_with_bounded_memory(
     composite = base64.b64encode(hashlib.sha256(part_digests).digest()).decode()
     assert head["ChecksumSHA256"] in (composite, f"{composite}-{parts}")
     assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+
+
+class RecordingS3:
+    """An S3 client that keeps the parameters of every call made with it, s3transfer's too."""
+
+    def __init__(self, real: S3Client) -> None:
+        self.client = own_client(real)
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.client.meta.events.register("before-parameter-build.s3", self._record)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def _record(self, model: OperationModel, params: dict[str, Any], **_: Any) -> None:
+        self.calls.append((model.name, dict(params)))
+
+
+def test_a_pdf_of_one_part_goes_up_in_one_put_checked_against_its_download_digest(
+    s3: S3Client, simulator: TiqetsSimulator
+) -> None:
+    url = order_with_voucher(simulator, size=PART_BYTES)
+    recording = RecordingS3(s3)
+
+    stored = store_voucher(
+        voucher_request(url), config=local_config(), s3=cast("S3Client", recording)
+    )
+
+    digest = hashlib.sha256(simulator.voucher_bytes(ORDER_ID)).digest()
+    assert stored.size_bytes == PART_BYTES
+    uploads = [(name, params) for name, params in recording.calls if params["Key"] == stored.key]
+    assert [name for name, _ in uploads] == ["HeadObject", "PutObject"]
+    put = uploads[1][1]
+    assert put["ChecksumAlgorithm"] == "SHA256"
+    assert put["ChecksumSHA256"] == base64.b64encode(digest).decode()
+    # Without a KMS key the bucket's default encryption applies: the upload names none.
+    assert not {"ServerSideEncryption", "SSEKMSKeyId", "BucketKeyEnabled"} & set(put)
 
 
 # -- bad downloads ---------------------------------------------------------------------------
@@ -538,6 +595,21 @@ def test_a_slow_download_hits_the_timeout(s3: S3Client, simulator: TiqetsSimulat
         store_voucher(voucher_request(url), config=local_config(read_timeout=0.3), s3=s3)
 
     assert time.monotonic() - started < 5
+    assert_nothing_left(s3)
+
+
+def test_a_voucher_host_that_refuses_the_connection_is_a_download_error_naming_it(
+    s3: S3Client,
+) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+
+    with pytest.raises(VoucherDownloadError, match=r"download failed \(connection failed\)"):
+        store_voucher(
+            voucher_request(f"http://127.0.0.1:{port}/x.pdf"), config=local_config(), s3=s3
+        )
+
     assert_nothing_left(s3)
 
 
