@@ -26,6 +26,8 @@ import re
 from collections.abc import Sequence
 from urllib.parse import quote, urlsplit
 
+from tiqets_tracker.validation import schema_definition
+
 __all__ = [
     "CALLBACK_PATH",
     "MAX_EXTERNAL_REFERENCE_CHARS",
@@ -36,7 +38,7 @@ __all__ = [
 ]
 
 CALLBACK_PATH = "/tiqets/callbacks"
-MAX_EXTERNAL_REFERENCE_CHARS = 255  # Tiqets' limit on external_reference
+MAX_EXTERNAL_REFERENCE_CHARS: int = schema_definition("external_reference")["maxLength"]
 
 _DOMAIN = b"tiqets-tracker/callback/v1\x00"
 _MIN_KEY_BYTES = 32  # secrets.MIN_WEBHOOK_KEY_BYTES, without importing boto3 here
