@@ -17,7 +17,6 @@ support never went past "ignored by default". What it takes is the standard libr
 from __future__ import annotations
 
 import ipaddress
-import logging
 import socket
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -33,6 +32,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util.retry import Retry
 
 from tiqets_tracker.errors import VoucherDownloadError, VoucherRejectedError
+from tiqets_tracker.quiet_logs import voucher_urls_unlogged
 from tiqets_tracker.validation import MAX_URL_LENGTH
 
 __all__ = [
@@ -168,19 +168,6 @@ def check_url(url: str, policy: AddressPolicy, resolver: Resolver) -> None:
 _PEER_POLICY: ContextVar[AddressPolicy | None] = ContextVar("voucher_peer_policy", default=None)
 
 
-class _DropRecordsWhileDownloading(logging.Filter):
-    """urllib3 logs request lines, the query string included, at DEBUG (and retries at
-    WARNING); while a voucher is fetched those records could carry a pre-signed URL."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return _PEER_POLICY.get() is None
-
-
-_URL_LOG_FILTER = _DropRecordsWhileDownloading()
-for _logger_name in ("urllib3.connectionpool", "urllib3.util.retry"):
-    logging.getLogger(_logger_name).addFilter(_URL_LOG_FILTER)
-
-
 def _check_peer(sock: socket.socket, scheme: str) -> None:
     policy = _PEER_POLICY.get()
     if policy is None:
@@ -248,7 +235,8 @@ def guarded_session(policy: AddressPolicy) -> Iterator[requests.Session]:
     session.mount("http://", adapter)
     token = _PEER_POLICY.set(policy)
     try:
-        yield session
+        with voucher_urls_unlogged():
+            yield session
     finally:
         _PEER_POLICY.reset(token)
         session.close()

@@ -31,7 +31,6 @@ the order ID, the result or the reason.
 from __future__ import annotations
 
 import json
-import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,6 +41,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+# Importing it installs the filter that drops the resolver's debug records (POWERTOOLS_DEBUG),
+# which quote the request's raw path.
+from tiqets_tracker import quiet_logs  # noqa: F401
 from tiqets_tracker.callback_requests import (
     CallbackRejectedError,
     read_credentials,
@@ -64,14 +66,6 @@ app = APIGatewayHttpResolver(debug=False)
 logger = handler_logger()
 metrics = Metrics()
 
-
-class _DropDebugRecords(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno > logging.DEBUG
-
-
-# The resolver's own debug records (POWERTOOLS_DEBUG) quote the request's raw path.
-logging.getLogger("aws_lambda_powertools.event_handler.api_gateway").addFilter(_DropDebugRecords())
 
 RETRY_AFTER_SECONDS = "60"
 
