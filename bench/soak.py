@@ -1,7 +1,7 @@
 """The soak campaign (`make soak`, not part of `make test`): rounds of N concurrent orders of
 mixed scenarios with Tiqets and AWS faults on the local stack, every order checked for its right
 outcome, exactly one event per outcome and a byte-identical voucher
-(local/tiqets_tracker_local/load.py); the figures of each round go into RELIABILITY.md.
+(local/tiqets_tracker_local/oracles/load.py); the figures of each round go into RELIABILITY.md.
 
     .venv/bin/python bench/soak.py [--rounds 200,800] [--seed soak-1] [--no-write]
         [--save figures.json]
@@ -9,7 +9,8 @@ outcome, exactly one event per outcome and a byte-identical voucher
 
 Each round runs in a fresh process (one local stack per process, and a peak RSS of its own).
 A round that does not finish within its time limit ends the campaign: larger rounds are skipped.
-Every round also searches everything it produced for its secrets (tiqets_tracker_local/leaks.py).
+Every round also searches everything it produced for its secrets
+(tiqets_tracker_local/oracles/leaks.py).
 Exit status 0 only when every round was right and no secret was found.
 """
 
@@ -41,7 +42,7 @@ from bench.common import median, percentile, table  # noqa: E402
 from bench.run import machine  # noqa: E402
 
 if TYPE_CHECKING:
-    from tiqets_tracker_local.leaks import LeakScan
+    from tiqets_tracker_local.oracles.leaks import LeakScan
 
 OUTPUT = ROOT / "RELIABILITY.md"
 BEGIN_MARK = "<!-- soak figures: begin (bench/soak.py rewrites this part) -->"
@@ -109,8 +110,8 @@ def one_round(orders: int, seed: str, first_id: int) -> dict[str, Any]:
 def _tracked_and_scanned(
     orders: int, seed: str, first_id: int, progress_stream: TextIO
 ) -> tuple[dict[str, Any], LeakScan]:
-    from tiqets_tracker_local.leaks import scan_stack
-    from tiqets_tracker_local.load import STACK_PARAMETERS, plan_orders, run_round
+    from tiqets_tracker_local.oracles.leaks import scan_stack
+    from tiqets_tracker_local.oracles.load import STACK_PARAMETERS, plan_orders, run_round
     from tiqets_tracker_local.simulator import TiqetsSimulator
     from tiqets_tracker_local.stack import LocalStack
     from tiqets_tracker_local.webhook_server import LocalWebhookEndpoint
@@ -289,7 +290,7 @@ def summary_table(results: list[Round]) -> str:
 
 
 def mix_table(results: list[Round]) -> str:
-    from tiqets_tracker_local.load import ORDER_KINDS
+    from tiqets_tracker_local.oracles.load import ORDER_KINDS
 
     done = [r for r in results if r.figures is not None]
     rows = []
@@ -402,10 +403,10 @@ answer); AWS faults by the calls they acted on and the orders they were aimed at
 
 Webhook deliveries by the simulator: {webhook}.
 
-Secrets (the search of `tiqets_tracker_local/leaks.py`: every line the round's process printed,
-its handlers' logs at INFO among them; every execution history and description; every error in
-them; every outcome and sweep event; every tracking record; every version of every stored object,
-with its metadata and tags; task tokens everywhere but in the histories themselves):
+Secrets (the search of `tiqets_tracker_local/oracles/leaks.py`: every line the round's process
+printed, its handlers' logs at INFO among them; every execution history and description; every
+error in them; every outcome and sweep event; every tracking record; every version of every stored
+object, with its metadata and tags; task tokens everywhere but in the histories themselves):
 
 {secrets_text(results)}
 

@@ -1,5 +1,5 @@
-"""The soak's search for secrets (tiqets_tracker_local/leaks.py) finds what it looks for: a clean
-run gives zero only because nothing is there, not because nothing was searched."""
+"""The soak's search for secrets (tiqets_tracker_local/oracles/leaks.py) finds what it looks for: a
+clean run gives zero only because nothing is there, not because nothing was searched."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from tests.workflow.conftest import API_KEY
 from tests.workflow.support import wait_until_parked
-from tiqets_tracker_local.leaks import scan_stack
+from tiqets_tracker_local.oracles.leaks import scan_stack
 from tiqets_tracker_local.simulator import TiqetsSimulator
 from tiqets_tracker_local.stack import LocalStack
 

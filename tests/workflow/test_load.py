@@ -3,7 +3,8 @@ Tiqets faults and AWS faults injected, all started at once; every order must rea
 outcome with exactly one event per outcome and a byte-identical voucher.
 
 The fast subset of `make soak` (bench/soak.py, RELIABILITY.md), with the same seeded mix and
-checks (tiqets_tracker_local.load). One round runs once per module; the tests read its result.
+checks (tiqets_tracker_local.oracles.load). One round runs once per module; the tests read its
+result.
 Nothing here asserts a duration: the round's time limit only bounds a hung round.
 """
 
@@ -15,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.workflow.conftest import API_KEY
-from tiqets_tracker_local.load import (
+from tiqets_tracker_local.oracles.load import (
     AWS_FAULT_KINDS,
     BURST_RETRY_BUDGET,
     FAULT_KINDS,

@@ -10,7 +10,7 @@ descriptor, whatever stream a logger bound when it was created, and a root handl
 records every library's log records as well (what caplog at DEBUG would see).
 
 Where task tokens may be by design, and so are not searched for, is said in
-local/tiqets_tracker_local/leaks.py, which the soak's search shares with this test.
+local/tiqets_tracker_local/oracles/leaks.py, which the soak's search shares with this test.
 
 Run by hand: `python -m tests.workflow.test_secrets_never_leak OUT_DIR` with LEAK_CANARY_API_KEY
 set.
@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from tiqets_tracker_local.leaks import found, key_needles, stored_objects, task_tokens_in
+from tiqets_tracker_local.oracles.leaks import found, key_needles, stored_objects, task_tokens_in
 
 pytestmark = pytest.mark.workflow
 

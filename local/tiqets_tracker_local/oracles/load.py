@@ -51,13 +51,13 @@ import fastjsonschema
 from tiqets_tracker.callback_urls import callback_url_for_order
 from tiqets_tracker.validation import validator
 
-from .simulator import Fault, Scenario, TiqetsSimulator
-from .stack import LocalStack
-from .subscriber import OutcomeEvent
-from .webhook_server import LocalWebhookEndpoint
+from ..simulator import Fault, Scenario, TiqetsSimulator
+from ..stack import LocalStack
+from ..subscriber import OutcomeEvent
+from ..webhook_server import LocalWebhookEndpoint
 
 if TYPE_CHECKING:
-    from .aws_faults import AwsCall, AwsFaults
+    from ..aws_faults import AwsCall, AwsFaults
 
 __all__ = [
     "AWS_FAULT_KINDS",
@@ -410,7 +410,7 @@ def _published(call: AwsCall) -> str | None:
 
 
 def _inject_aws_faults(faults: AwsFaults, budget: _AwsFaultBudget) -> None:
-    from .aws_faults import SimulatedRuntimeFailure
+    from ..aws_faults import SimulatedRuntimeFailure
 
     def aimed(name: str, order_of: Callable[[AwsCall], str | None]) -> Callable[[AwsCall], bool]:
         return lambda call: budget.take(name, order_of(call))
@@ -534,11 +534,11 @@ def _round_conditions(budget: _AwsFaultBudget, retry_wait_scale: float) -> Itera
             mock.patch.dict(os.environ, {"TIQETS_READ_TIMEOUT_SECONDS": str(READ_TIMEOUT_SECONDS)})
         )
         if budget.planned:
-            from .aws_faults import AwsFaults
+            from ..aws_faults import AwsFaults
 
             _inject_aws_faults(active.enter_context(AwsFaults()), budget)
         if retry_wait_scale < 1:
-            from .aws_faults import faster_state_machine_retries
+            from ..aws_faults import faster_state_machine_retries
 
             active.enter_context(faster_state_machine_retries(retry_wait_scale))
         yield
