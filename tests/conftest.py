@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+
 import pytest
 
 
@@ -20,3 +23,24 @@ def use_fake_aws(env: pytest.MonkeyPatch, region: str) -> None:
         "POWERTOOLS_PARAMETERS_MAX_AGE",
     ):
         env.delenv(name, raising=False)
+
+
+def empty_powertools_metrics() -> None:
+    """Empty the metric state that every Powertools `Metrics()` of the process shares, as the
+    flush after each Lambda invocation does (with metrics disabled, Powertools never does)."""
+    if "aws_lambda_powertools.metrics" not in sys.modules:
+        return  # no handler imported yet: no state
+    from aws_lambda_powertools.metrics import Metrics
+
+    Metrics().clear_metrics()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_powertools_metrics() -> Iterator[None]:
+    """Each test starts and ends with Powertools' metric state empty, as a Lambda invocation
+    does (its flush empties it): tests call handlers directly, some with metrics disabled,
+    where Powertools never flushes. (Invocations through the local stack get their own state:
+    tiqets_tracker_local/lambdas.py.)"""
+    empty_powertools_metrics()
+    yield
+    empty_powertools_metrics()

@@ -66,9 +66,6 @@ def tiqets_client() -> TiqetsClient:
 @logger.inject_lambda_context(correlation_id_path="order.order_reference_id")
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    # With metrics disabled (the local stack) Powertools never flushes, so it would keep every
-    # invocation's metrics: start each one from a clean set.
-    metrics.clear_metrics()
     records = TrackingRecords(
         require_env("TRACKING_TABLE_NAME"),
         dynamodb_client(),

@@ -40,9 +40,6 @@ def download_deadline(context: object, *, now: float) -> float | None:
 @logger.inject_lambda_context(correlation_id_path="order.order_reference_id")
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    # With metrics disabled (the local stack) Powertools never flushes, so it would keep every
-    # invocation's metrics: start each one from a clean set.
-    metrics.clear_metrics()
     if event.get("action") == "mark_cancelled":
         return _mark_cancelled(event)
     try:

@@ -24,9 +24,6 @@ metrics = Metrics()
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    # With metrics disabled (the local stack) Powertools never flushes, so it would keep every
-    # invocation's metrics: start each one from a clean set.
-    metrics.clear_metrics()
     report = sweep_orders(
         records=TrackingRecords(require_env("TRACKING_TABLE_NAME"), dynamodb_client()),
         stepfunctions=stepfunctions_client(),

@@ -222,9 +222,6 @@ def _is_http_api_event(event: object) -> bool:
 )
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    # With metrics disabled (POWERTOOLS_METRICS_DISABLED, POWERTOOLS_DEV) Powertools skips the
-    # flush and keeps the last invocation's metric and dimension: start from a clean set.
-    metrics.clear_metrics()
     if not _is_http_api_event(event):
         # Not from an HTTP API with payload format 2.0 (a misconfigured integration or a test
         # invoke): say so instead of failing inside the resolver.

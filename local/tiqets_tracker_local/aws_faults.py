@@ -4,7 +4,8 @@ moto answers every botocore request from one `before-send` handler,
 `moto.core.botocore_stubber.BotocoreStubber.__call__(self, event_name, request, **kwargs)`, where
 `event_name` is `before-send.<service id>.<Operation>` (`before-send.dynamodb.UpdateItem`,
 `before-send.s3.PutObject`, `before-send.eventbridge.PutEvents`, `before-send.sfn.SendTaskSuccess`,
-`before-send.lambda.Invoke`). While an `AwsFaults` is active that method is replaced, so every
+`before-send.lambda.Invoke`). While an `AwsFaults` is active that method is replaced (the seam
+`moto_seams.botocore_stubber_calls`; every patch of a moto internal is in moto_seams.py), so every
 boto3 client of the process goes through it before moto answers: the test's clients, our Lambdas'
 clients (tiqets_tracker.aws) and the clients moto's Step Functions interpreter creates for its
 `aws-sdk:` and `events:putEvents` tasks. A call that a fault matches gets the fault's answer;
@@ -55,7 +56,8 @@ A fault acts on at most `times` calls (None: on every matching call); once spent
 through. `Fault.calls` counts the calls it acted on and `Fault.answers` what each got.
 
 `faster_state_machine_retries(scale)` shortens the waits of the state machine's `Retry` fields
-(moto sleeps them in real time) for a test that has to run a long retry chain to its end.
+(moto sleeps them in real time; the seam `moto_seams.state_machine_retry_sleeps`) for a test that
+has to run a long retry chain to its end.
 """
 
 from __future__ import annotations
@@ -66,17 +68,18 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from io import BytesIO
 from types import TracebackType
 from typing import Any, Final
-from unittest import mock
 from urllib.parse import unquote, urlsplit
 from xml.sax.saxutils import escape
 
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+
+from tiqets_tracker_local import moto_seams
 
 __all__ = [
     "LAMBDA_THROTTLE_MESSAGE",
@@ -409,9 +412,6 @@ def _error_code(response: AWSResponse) -> str | None:
     return str(code).rsplit("#", 1)[-1] if code else None
 
 
-Delegate = Callable[..., AWSResponse | None]
-
-
 class AwsFaults:
     """Faults for the AWS calls of this process, active inside `with`. See the module docstring.
 
@@ -421,29 +421,22 @@ class AwsFaults:
     def __init__(self) -> None:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
-        self._patch: Any = None
+        self._patch: ExitStack | None = None
 
     def __repr__(self) -> str:
         return f"AwsFaults({self._faults!r})"
 
     def __enter__(self) -> AwsFaults:
-        from moto.core.botocore_stubber import BotocoreStubber
-
-        original: Delegate = BotocoreStubber.__call__
-        injector = self
-
-        def intercept(
-            stubber: Any, event_name: str, request: AWSPreparedRequest, **kwargs: Any
+        def handle(
+            event_name: str,
+            request: AWSPreparedRequest,
+            delegate: Callable[[], AWSResponse | None],
         ) -> AWSResponse | None:
-            def delegate() -> AWSResponse | None:
-                return original(stubber, event_name, request, **kwargs)
+            return self._handle(AwsCall.from_request(event_name, request), delegate)
 
-            if not stubber.enabled:
-                return delegate()
-            return injector._handle(AwsCall.from_request(event_name, request), delegate)
-
-        self._patch = mock.patch.object(BotocoreStubber, "__call__", intercept)
-        self._patch.start()
+        patch = ExitStack()
+        patch.enter_context(moto_seams.botocore_stubber_calls(handle))
+        self._patch = patch
         return self
 
     def __exit__(
@@ -453,7 +446,7 @@ class AwsFaults:
         traceback: TracebackType | None,
     ) -> None:
         if self._patch is not None:
-            self._patch.stop()
+            self._patch.close()
             self._patch = None
 
     # -- adding faults ----------------------------------------------------------------------
@@ -701,19 +694,6 @@ def _invoking(function_name: str, when: Predicate | None) -> Predicate:
     return lambda call: of_function(call) and when(call)
 
 
-class _ScaledSleep:
-    """Stands in for the `time` module where moto's Retry sleeps: the same, only faster."""
-
-    def __init__(self, scale: float) -> None:
-        self._scale = scale
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds * self._scale)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(time, name)
-
-
 @contextmanager
 def faster_state_machine_retries(scale: float) -> Iterator[None]:
     """Run the waits between a Task's retries (IntervalSeconds, BackoffRate, MaxDelaySeconds,
@@ -722,7 +702,9 @@ def faster_state_machine_retries(scale: float) -> Iterator[None]:
     else about the state machine changes. Applies to every execution while active."""
     if not (math.isfinite(scale) and 0 < scale <= 1):
         raise ValueError("scale must be in (0, 1]")
-    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
-    with mock.patch.object(retrier_decl, "time", _ScaledSleep(scale)):
+    def scaled_sleep(seconds: float) -> None:
+        time.sleep(seconds * scale)
+
+    with moto_seams.state_machine_retry_sleeps(scaled_sleep):
         yield

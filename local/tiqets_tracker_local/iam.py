@@ -2,7 +2,11 @@
 
 While a local stack is up, moto's IAM access control is on (moto's `enable_iam_authentication`:
 INITIAL_NO_AUTH_ACTION_COUNT 0), so moto checks each request's SigV4 signature and evaluates
-the policies of the principal that signed it. The principals:
+the policies of the principal that signed it. What is decided here (who signs, which resources
+and action names are authorized, how a refusal is answered, how a pattern matches) is installed
+through seams of moto_seams.py (`iam_authentication_enforced`, `request_signing`,
+`interpreter_task_clients`, `iam_authorization`, `iam_policy_element_matching`), which holds every
+patch of a moto or botocore internal. The principals:
 
 - each Lambda handler signs as its function's role (`acting_as_role`, which lambdas.py wraps
   around the handler): credentials from an STS AssumeRole of the role the template gives the
@@ -71,10 +75,13 @@ from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from unittest import mock
 from urllib.parse import unquote, urlsplit
 
+from tiqets_tracker_local import moto_seams
+from tiqets_tracker_local.moto_seams import IamRefusal, RefusedRequest
+
 if TYPE_CHECKING:
+    from botocore.config import Config
     from botocore.credentials import Credentials
 
     from tiqets_tracker_local.template import Resolver
@@ -84,26 +91,6 @@ PARTITION = "aws"
 
 # IAM's names for the API operations moto authorizes under another name.
 IAM_ACTION_NAMES = {"lambda:Invoke": "lambda:InvokeFunction"}
-
-# moto's Step Functions interpreter modules that make AWS clients for a state's task.
-_INTERPRETER_CLIENT_MODULES = tuple(
-    "moto.stepfunctions.parser.asl.component.state.exec." + name
-    for name in (
-        "state_task.lambda_eval_utils",
-        "state_task.service.state_task_service_aws_sdk",
-        "state_task.service.state_task_service_dynamodb",
-        "state_task.service.state_task_service_events",
-        "state_task.service.state_task_service_sfn",
-        "state_task.service.state_task_service_sqs",
-        "state_task.service.state_task_service_sns",
-        "state_task.service.state_task_service_unsupported",
-        "state_task.service.state_task_service_glue",
-        "state_task.service.state_task_service_ecs",
-        "state_task.service.state_task_service_batch",
-        "state_map.item_reader.eval.resource_eval_s3",
-        "state_map.result_writer.resource_eval.resource_eval_s3",
-    )
-)
 
 # Signing names of the services that answer in a JSON protocol (JSON 1.0/1.1, REST-JSON).
 _JSON_SERVICES = frozenset({"dynamodb", "states", "events", "secretsmanager", "kms", "lambda"})
@@ -250,8 +237,6 @@ def enforced(
     `placeholder_access_key_ids` or the access key of the environment (where mock_aws puts its
     fake one) sign as the operator."""
     global _active  # noqa: PLW0603 - one stack per process (stack.py's lock)
-    from moto.core.authorization import enable_iam_authentication
-
     from tiqets_tracker_local.template import ACCOUNT_ID
 
     if _active is not None:
@@ -267,11 +252,17 @@ def enforced(
             ),
         )
         patches.callback(_deactivate)
-        patches.enter_context(_signing_as_acting_principal())
-        patches.enter_context(_authorizing_named_resources())
-        patches.enter_context(_iam_glob_matching())
-        patches.enter_context(_interpreter_signing_as_execution_role())
-        patches.enter_context(enable_iam_authentication())
+        patches.enter_context(moto_seams.request_signing(_signing_credentials))
+        patches.enter_context(
+            moto_seams.iam_authorization(
+                resources_of=request_resources,
+                action_names=IAM_ACTION_NAMES,
+                answer=_json_refusal,
+            )
+        )
+        patches.enter_context(moto_seams.iam_policy_element_matching(_statement_element_matches))
+        patches.enter_context(moto_seams.interpreter_task_clients(_execution_role_client))
+        patches.enter_context(moto_seams.iam_authentication_enforced())
         yield _active
 
 
@@ -404,31 +395,10 @@ def _identity_for(credentials: Any) -> Identity | None:
     return _acting.get() or _active.operator
 
 
-@contextmanager
-def _signing_as_acting_principal() -> Iterator[None]:
-    """botocore signs each request with the credentials `_identity_for` picks."""
-    from botocore.signers import RequestSigner
-
-    original = RequestSigner.get_auth_instance
-
-    @functools.wraps(original)
-    def get_auth_instance(
-        self: Any,
-        signing_name: str,
-        region_name: str,
-        signature_version: str | None = None,
-        request_credentials: Any = None,
-        **kwargs: Any,
-    ) -> Any:
-        identity = _identity_for(request_credentials or self._credentials)
-        if identity is not None:
-            request_credentials = identity.credentials()
-        return original(
-            self, signing_name, region_name, signature_version, request_credentials, **kwargs
-        )
-
-    with mock.patch.object(RequestSigner, "get_auth_instance", get_auth_instance):
-        yield
+def _signing_credentials(credentials: Any) -> Credentials | None:
+    """What botocore signs a request made with `credentials` with instead (None: with them)."""
+    identity = _identity_for(credentials)
+    return None if identity is None else identity.credentials()
 
 
 def _execution_identity(enforcement: Enforcement, role_arn: str) -> Identity:
@@ -442,42 +412,13 @@ def _execution_identity(enforcement: Enforcement, role_arn: str) -> Identity:
         return enforcement.operator
 
 
-@contextmanager
-def _interpreter_signing_as_execution_role() -> Iterator[None]:
+def _execution_role_client(role_arn: str, service: str, region: str, config: Config) -> Any:
     """moto's interpreter makes its task clients with made-up keys ("ak"); they sign as the
-    execution's role instead, as Step Functions' calls do."""
-    import importlib
-
-    from moto.stepfunctions.parser.asl.utils import boto_client
-
-    original = boto_client.boto_client_for
-
-    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
-        role_arn = getattr(state_credentials, "role_arn", None)
-        if _active is None or not role_arn:
-            return original(region=region, service=service, state_credentials=state_credentials)
-        from botocore.config import Config
-        from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import (
-            TimeoutSeconds,
-        )
-
-        return _execution_identity(_active, role_arn).client(
-            service,
-            region,
-            config=Config(
-                parameter_validation=False,
-                retries={"max_attempts": 0, "total_max_attempts": 1},
-                connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
-                read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
-            ),
-        )
-
-    with ExitStack() as patches:
-        for name in _INTERPRETER_CLIENT_MODULES:
-            module = importlib.import_module(name)
-            if getattr(module, "boto_client_for", None) is original:
-                patches.enter_context(mock.patch.object(module, "boto_client_for", boto_client_for))
-        yield
+    execution's role instead, as Step Functions' calls do (None: moto's own client, when no
+    stack enforces IAM)."""
+    if _active is None:
+        return None
+    return _execution_identity(_active, role_arn).client(service, region, config=config)
 
 
 # -- authorizing ----------------------------------------------------------------------------
@@ -616,76 +557,33 @@ def request_resources(response: Any) -> list[str]:
     return ["*"]
 
 
-@contextmanager
-def _authorizing_named_resources() -> Iterator[None]:
-    """moto's authorization of the services above checks each resource `request_resources`
-    names (all must be allowed), under IAM's action names."""
-    from moto.core.authorization import ActionAuthenticatorMixin
-    from moto.core.exceptions import JsonRESTError
-    from moto.iam.access_control import IAMRequest
-
-    class NamedIAMRequest(IAMRequest):
-        _resource = "*"
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self._action = IAM_ACTION_NAMES.get(self._action, self._action)
-
-        def check_action_permitted(self, resource: str) -> None:
-            self._resource = resource
-            super().check_action_permitted(resource)
-
-        def _raise_access_denied(self) -> None:
-            # moto answers in the Query protocol's XML, which botocore cannot read from a
-            # JSON service (the error code became "403"); AWS answers AccessDeniedException.
-            if self._service not in _JSON_SERVICES:
-                super()._raise_access_denied()
-            error = JsonRESTError(
-                "AccessDeniedException",
-                f"User: {self._access_key.arn} is not authorized to perform: {self._action} on"
-                f" resource: {self._resource} because no identity-based policy allows the"
-                f" {self._action} action",
-            )
-            error.code = 403 if self._service == "lambda" else 400
-            raise error
-
-        def _raise_invalid_access_key(self, reason: str) -> None:
-            if self._service not in _JSON_SERVICES:
-                super()._raise_invalid_access_key(reason)
-            error = JsonRESTError(
-                "UnrecognizedClientException",
-                "The security token included in the request is invalid.",
-            )
-            error.code = 403 if self._service == "lambda" else 400
-            raise error
-
-        def _raise_signature_does_not_match(self) -> None:
-            if self._service not in _JSON_SERVICES:
-                super()._raise_signature_does_not_match()
-            error = JsonRESTError(
-                "InvalidSignatureException",
-                "The request signature we calculated does not match the signature you provided.",
-            )
-            error.code = 403 if self._service == "lambda" else 400
-            raise error
-
-        def _create_aws_request(self) -> Any:
-            # moto checks the signature of a request without a body (a REST GET or DELETE)
-            # over its parsed parameters, which botocore did not sign: SignatureDoesNotMatch.
-            request = super()._create_aws_request()
-            if not self._body and self._method in {"GET", "HEAD", "DELETE"}:
-                request.data = b""
-            return request
-
-    def authorize(self: Any, resource: str = "*") -> None:
-        resources = [resource] if resource != "*" else request_resources(self)
-        for named in resources:
-            self._authenticate_and_authorize_action(NamedIAMRequest, named)
-
-    with mock.patch.object(
-        ActionAuthenticatorMixin, "_authenticate_and_authorize_normal_action", authorize
-    ):
-        yield
+def _json_refusal(refused: RefusedRequest) -> Exception | None:
+    """AWS's answer to a request moto's IAM refuses, from a JSON service: moto answers in the
+    Query protocol's XML, which botocore cannot read from a JSON service (the error code became
+    "403"); AWS answers AccessDeniedException (UnrecognizedClientException,
+    InvalidSignatureException). None for the other services: moto's answer stands."""
+    if refused.service not in _JSON_SERVICES:
+        return None
+    status = 403 if refused.service == "lambda" else 400
+    if refused.refusal is IamRefusal.ACCESS_DENIED:
+        return moto_seams.moto_error(
+            "AccessDeniedException",
+            f"User: {refused.principal_arn} is not authorized to perform: {refused.action} on"
+            f" resource: {refused.resource} because no identity-based policy allows the"
+            f" {refused.action} action",
+            status=status,
+        )
+    if refused.refusal is IamRefusal.INVALID_ACCESS_KEY:
+        return moto_seams.moto_error(
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+            status=status,
+        )
+    return moto_seams.moto_error(
+        "InvalidSignatureException",
+        "The request signature we calculated does not match the signature you provided.",
+        status=status,
+    )
 
 
 @functools.cache
@@ -699,20 +597,15 @@ def glob_matches(pattern: str, value: str, *, ignore_case: bool = False) -> bool
     return _glob(pattern, ignore_case=ignore_case).fullmatch(value) is not None
 
 
-@contextmanager
-def _iam_glob_matching() -> Iterator[None]:
-    from moto.iam.access_control import IAMPolicyStatement
-
-    def check_element_matches(self: Any, element: str, value: str) -> bool:
-        patterns = self._statement[element]
-        ignore_case = element in {"Action", "NotAction"}
-        return any(
-            glob_matches(str(pattern), value, ignore_case=ignore_case)
-            for pattern in ([patterns] if isinstance(patterns, str) else patterns)
-        )
-
-    with mock.patch.object(IAMPolicyStatement, "_check_element_matches", check_element_matches):
-        yield
+def _statement_element_matches(element: str, patterns: Any, value: str) -> bool:
+    """Whether a statement's Action, NotAction, Resource or NotResource (one pattern or a list)
+    matches `value` as IAM matches it: globs, actions case-insensitive. moto turned a pattern
+    into a regular expression with only `*` handled."""
+    ignore_case = element in {"Action", "NotAction"}
+    return any(
+        glob_matches(str(pattern), value, ignore_case=ignore_case)
+        for pattern in ([patterns] if isinstance(patterns, str) else patterns)
+    )
 
 
 def unsupported_policy_elements(document: Mapping[str, Any]) -> list[str]:

@@ -8,8 +8,19 @@ Lambda Python runtime reports them (`errorType` is the exception class name), so
 machine's Retry and Catch see the same names as on AWS. A `SimulatedRuntimeFailure` (see
 aws_faults.py) stands for the runtime itself dying (a timeout, an out-of-memory kill): it is
 reported with its AWS error type (`Sandbox.Timedout`, `Lambda.Unknown`) and no stack trace, as
-Lambda reports those. This is a moto internal: moto is pinned to the 5.2 series in
-pyproject.toml, and tests/workflow prove the seam still works.
+Lambda reports those. This is a moto internal, replaced through
+`moto_seams.lambda_invocations`: moto is pinned to the 5.2 series in pyproject.toml,
+moto_seams.py refuses any other, and tests/workflow prove the seam still works.
+
+Each invocation has its own Powertools metric state, as each Lambda container has its own
+process and a flush empties it after every invocation. Here handlers of one function run in
+several threads of one process at once, and the `Metrics()` of every handler module share one
+state (class attributes of Powertools' Metrics) that, with metrics disabled (the local stack's
+POWERTOOLS_METRICS_DISABLED), no flush ever empties: concurrent checks warned `Dimension
+'status' has already been added` and each invocation inherited the metrics of all before it.
+While `in_process_lambdas` is active, `invoke_registered` runs each handler in its own
+`moto_seams.invocation_metrics()`; invocations are not serialized (a function runs as many at
+once as AWS would run containers).
 
 A function's reserved concurrency is enforced as Lambda enforces it: set it with the Lambda API
 (`put_function_concurrency`; the template sets none), and an invocation through the API while
@@ -40,9 +51,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
-from tiqets_tracker_local import iam
+from tiqets_tracker_local import iam, moto_seams
 from tiqets_tracker_local.aws_faults import (
     SimulatedRuntimeFailure,
     ThrottleReason,
@@ -201,7 +211,7 @@ def invoke_registered(
     function.admit(reserved_concurrency)
     started = time.perf_counter()
     try:
-        with iam.acting_as_role(function.role_arn):
+        with iam.acting_as_role(function.role_arn), moto_seams.invocation_metrics():
             result = function.handler(event, context)
     except Exception as error:  # the Lambda runtime turns any exception into a function error
         payload = {
@@ -222,40 +232,39 @@ def invoke_registered(
 def _throttled_error(reason: ThrottleReason) -> Exception:
     """Lambda's 429 TooManyRequestsException, as moto's error for the Invoke it is raised in
     (moto answers it with this status, headers and body)."""
-    from moto.core.exceptions import JsonRESTError
-
     status, headers, body = lambda_throttle_answer(reason)
-    error = JsonRESTError("TooManyRequestsException", json.loads(body)["message"])
-    error.code = status
-    error.description = body.decode("utf-8")
-    error.get_headers = lambda *_, **__: list(headers.items())  # type: ignore[method-assign]
-    return error
+    return moto_seams.moto_error(
+        "TooManyRequestsException",
+        json.loads(body)["message"],
+        status=status,
+        body=body,
+        headers=headers,
+    )
 
 
-def _moto_invoke(self: Any, body: str | None, request_headers: Any, response_headers: Any) -> bytes:
-    event = json.loads(body) if body else {}
+def _moto_invoke(invocation: moto_seams.LambdaInvocation) -> tuple[bytes, bool]:
+    event = json.loads(invocation.body) if invocation.body else {}
     # Set by PutFunctionConcurrency (moto keeps it); 0 throttles every invocation. Lambda
     # queues an asynchronous invocation instead of refusing it: only synchronous ones are.
-    reserved = getattr(self, "reserved_concurrency", None)
-    if request_headers.get("X-Amz-Invocation-Type", "RequestResponse") != "RequestResponse":
+    reserved = invocation.reserved_concurrency
+    if invocation.invocation_type != "RequestResponse":
         reserved = None
     try:
-        payload, errored = invoke_registered(
-            self.function_name,
+        return invoke_registered(
+            invocation.function_name,
             event,
             reserved_concurrency=None if reserved is None else int(reserved),
         )
     except ConcurrencyLimitExceededError as refused:
         raise _throttled_error(refused.reason) from refused
-    if errored:
-        response_headers["x-amz-function-error"] = "Unhandled"
-    return payload
 
 
 @contextmanager
 def in_process_lambdas() -> Iterator[None]:
-    """While active, moto runs Lambda invocations through the registered handlers."""
-    from moto.awslambda.models import LambdaFunction
-
-    with mock.patch.object(LambdaFunction, "invoke", _moto_invoke):
+    """While active, moto runs Lambda invocations through the registered handlers, and each
+    invocation `invoke_registered` runs has its own Powertools metric state."""
+    with (
+        moto_seams.lambda_invocations(_moto_invoke),
+        moto_seams.powertools_metrics_per_invocation(),
+    ):
         yield

@@ -22,26 +22,27 @@ on the expanded template instead.
 Corrected where moto answers unlike AWS under concurrency: callbacks while an execution starts
 (callbacks_skip_executions_not_yet_running) and the atomicity of each single-item DynamoDB
 request (dynamodb_single_item_actions_atomic); tests/workflow/test_local_stack_seams.py checks both.
+These, the in-process Lambdas, IAM and strict_states hook into moto through the seams of
+moto_seams.py, which holds every patch of a moto, botocore or Powertools internal and refuses
+to load with versions other than those pyproject.toml pins.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import secrets
 import threading
 import time
 import zipfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from io import BytesIO
 from typing import TYPE_CHECKING, Any
-from unittest import mock
 
 from tiqets_tracker.information import STAGED_INFORMATION_NAME
-from tiqets_tracker_local import iam, lambdas
+from tiqets_tracker_local import iam, lambdas, moto_seams
 from tiqets_tracker_local.strict_states import strict_states
 from tiqets_tracker_local.subscriber import OUTCOME_SOURCES, OutcomeEvent, OutcomeQueue
 from tiqets_tracker_local.template import (
@@ -604,20 +605,10 @@ def callbacks_skip_executions_not_yet_running() -> Iterator[None]:
     `execution.exec_worker.env`, which is None until the execution's thread has started: a
     callback while another order's execution is starting raised AttributeError (a 500 to the
     webhook; RELIABILITY.md). Such an execution holds no task token yet, so the callbacks skip
-    it. Every caller of `_get_executions` in moto's parser backend is such a lookup."""
-    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
-
-    original = StepFunctionsParserBackend._get_executions
-
-    def _get_executions(self: Any, execution_status: Any = None) -> list[Any]:
-        return executions_with_a_running_worker(original(self, execution_status))
-
-    with mock.patch.object(StepFunctionsParserBackend, "_get_executions", _get_executions):
+    it. Every caller of `_get_executions` in moto's parser backend is such a lookup
+    (`moto_seams.parser_execution_lookups`)."""
+    with moto_seams.parser_execution_lookups(executions_with_a_running_worker):
         yield
-
-
-# moto's DynamoDB actions on one item, and so the ones DynamoDB makes atomic.
-_SINGLE_ITEM_ACTIONS = ("get_item", "put_item", "update_item", "delete_item")
 
 
 class _ItemLocks:
@@ -627,21 +618,8 @@ class _ItemLocks:
         self._guard = threading.Lock()
         self._locks: dict[tuple[str, str], threading.Lock] = {}
 
-    def of(self, handler: Any) -> threading.Lock | None:
-        """The lock of the item a single-item request names; None if the request names no
-        table moto knows (moto then answers the error AWS would)."""
-        from moto.dynamodb.exceptions import ResourceNotFoundException
-
-        table_name = handler.body.get("TableName")
-        try:
-            table = handler.dynamodb_backend.get_table(table_name)
-        except ResourceNotFoundException:
-            return None
-        attributes = handler.body.get("Key") or handler.body.get("Item") or {}
-        key = json.dumps(
-            [attributes.get(table.hash_key_attr), attributes.get(table.range_key_attr or "")],
-            sort_keys=True,
-        )
+    def of(self, table_name: str, key: str) -> threading.Lock:
+        """The lock of the item with this key (its key attributes as JSON) in the table."""
         with self._guard:
             return self._locks.setdefault((table_name, key), threading.Lock())
 
@@ -653,26 +631,9 @@ def dynamodb_single_item_actions_atomic() -> Iterator[None]:
     one record (a webhook's `ADD webhook_count` and a status check's `begin_check`) could then
     lose one (RELIABILITY.md). The local stack runs moto's single-item actions one at a time
     per item, which is the atomicity AWS gives them; requests for different items still run
-    side by side, as they do on AWS (one lock for all of them made a loaded stack queue up)."""
-    from moto.dynamodb.responses import DynamoHandler
-
-    item_locks = _ItemLocks()
-
-    def locked(action: Callable[[Any], Any]) -> Callable[[Any], Any]:
-        @functools.wraps(action)
-        def run_alone(self: Any) -> Any:
-            lock = item_locks.of(self)
-            if lock is None:
-                return action(self)
-            with lock:
-                return action(self)
-
-        return run_alone
-
-    with ExitStack() as patches:
-        for name in _SINGLE_ITEM_ACTIONS:
-            action = getattr(DynamoHandler, name)
-            patches.enter_context(mock.patch.object(DynamoHandler, name, locked(action)))
+    side by side, as they do on AWS (one lock for all of them made a loaded stack queue up).
+    The seam: `moto_seams.dynamodb_single_item_actions`."""
+    with moto_seams.dynamodb_single_item_actions(_ItemLocks().of):
         yield
 
 

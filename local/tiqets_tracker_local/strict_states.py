@@ -1,7 +1,9 @@
 """moto's Step Functions interpreter made to refuse what AWS refuses.
 
-`strict_states()` patches moto 5.2's interpreter (moto.stepfunctions.parser) while a local stack
-is up (stack.py enters it next to the in-process Lambdas):
+`strict_states()` corrects moto 5.2's interpreter (moto.stepfunctions.parser) while a local stack
+is up (stack.py enters it next to the in-process Lambdas). The rules are here; the patches that
+install them are seams of moto_seams.py (`error_equals_evaluation`, `branch_error_names`,
+`history_event_adding`):
 
 1. The wildcards leave `States.DataLimitExceeded` and `States.Runtime` alone. On AWS, States.ALL
    "can't catch the States.DataLimitExceeded terminal error or Runtime error types"
@@ -46,8 +48,8 @@ which AWS allows.
 
 These are moto internals: moto is pinned to the 5.2 series in pyproject.toml, and
 `strict_states()` raises `MotoInternalsChangedError` instead of starting if moto is of another
-series or lacks a name it patches or uses (`moto_internals`). tests/workflow/test_strict_states.py
-shows each rule on small state machines of its own.
+series or lacks a name it patches or uses (`moto_seams.step_functions_internals`).
+tests/workflow/test_strict_states.py shows each rule on small state machines of its own.
 """
 
 from __future__ import annotations
@@ -57,7 +59,9 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from types import SimpleNamespace
 from typing import Any
-from unittest import mock
+
+from tiqets_tracker_local import moto_seams
+from tiqets_tracker_local.moto_seams import MOTO_SERIES, MotoInternalsChangedError
 
 __all__ = [
     "HISTORY_EVENT_LIMIT",
@@ -68,7 +72,6 @@ __all__ = [
     "strict_states",
 ]
 
-MOTO_SERIES = "5.2."
 HISTORY_EVENT_LIMIT = 25_000
 UNCATCHABLE_BY_WILDCARDS = frozenset({"States.DataLimitExceeded", "States.Runtime"})
 
@@ -77,11 +80,6 @@ _EXECUTION_ENDING_EVENTS = frozenset(
     {"ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"}
 )
 _HISTORY_LIMIT_CAUSE = "The execution reached the maximum number of history events ({limit})."
-_REVIEW = "review local/tiqets_tracker_local/strict_states.py against it"
-
-
-class MotoInternalsChangedError(RuntimeError):
-    """moto is not the series strict_states.py was written against, or lacks what it patches."""
 
 
 @contextmanager
@@ -95,79 +93,6 @@ def history_event_limit(limit: int) -> Iterator[None]:
         yield
     finally:
         HISTORY_EVENT_LIMIT = saved
-
-
-def moto_internals() -> SimpleNamespace:
-    """The moto names the patches replace or use; MotoInternalsChangedError if any is gone or moto
-    is not the 5.2 series (a clear error instead of patches that silently do nothing)."""
-    import moto
-
-    if not moto.__version__.startswith(MOTO_SERIES):
-        raise MotoInternalsChangedError(
-            f"strict_states.py patches moto {MOTO_SERIES}x internals and moto is "
-            f"{moto.__version__}: {_REVIEW}"
-        )
-    try:
-        from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType
-        from moto.stepfunctions.parser.asl.component.common.error_name import (
-            custom_error_name,
-            error_equals_decl,
-            error_name,
-            failure_event,
-            states_error_name,
-            states_error_name_type,
-        )
-        from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
-            iteration_worker,
-        )
-        from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import (
-            branches_decl,
-        )
-        from moto.stepfunctions.parser.asl.eval.event import event_detail, event_manager
-
-        internals = SimpleNamespace(
-            ErrorEqualsDecl=error_equals_decl.ErrorEqualsDecl,
-            ErrorName=error_name.ErrorName,
-            CustomErrorName=custom_error_name.CustomErrorName,
-            StatesErrorName=states_error_name.StatesErrorName,
-            StatesRuntime=states_error_name_type.StatesErrorNameType.StatesRuntime,
-            FailureEvent=failure_event.FailureEvent,
-            FailureEventException=failure_event.FailureEventException,
-            EventManager=event_manager.EventManager,
-            EventDetails=event_detail.EventDetails,
-            ExecutionFailedEventDetails=ExecutionFailedEventDetails,
-            ExecutionFailed=HistoryEventType.ExecutionFailed,
-            modules_raising_branch_errors=[branches_decl, iteration_worker],
-        )
-        missing = [
-            f"{getattr(owner, '__name__', owner)}.{name}"
-            for owner, name in [
-                (internals.ErrorEqualsDecl, "_eval_body"),
-                (internals.StatesErrorName, "from_name"),
-                (internals.EventManager, "add_event"),
-                (branches_decl, "CustomErrorName"),
-                (iteration_worker, "CustomErrorName"),
-            ]
-            if not hasattr(owner, name)
-        ]
-        if "failure_event" not in internals.FailureEventException.__annotations__:
-            missing.append("FailureEventException.failure_event")
-        if not hasattr(getattr(internals.EventManager(), "_event_id_gen", None), "_next_id"):
-            missing.append("EventManager()._event_id_gen._next_id")
-        missing += [
-            f"HistoryEventType.{name}"
-            for name in sorted([*_EXECUTION_ENDING_EVENTS, "ExecutionStarted"])
-            if name not in HistoryEventType.__members__
-        ]
-    except (ImportError, AttributeError) as error:
-        raise MotoInternalsChangedError(
-            f"moto {moto.__version__} lacks what strict_states.py patches ({error}): {_REVIEW}"
-        ) from error
-    if missing:
-        raise MotoInternalsChangedError(
-            f"moto {moto.__version__} lacks {', '.join(missing)}: {_REVIEW}"
-        )
-    return internals
 
 
 # -- 1. the wildcards leave DataLimitExceeded and Runtime alone --------------------------------
@@ -245,12 +170,12 @@ def _history_limit_failure(internals: SimpleNamespace) -> Callable[[Any], Except
     return failure
 
 
-def _bounded(internals: SimpleNamespace) -> Callable[..., int]:
-    """EventManager.add_event, refusing the event that would take the history's last place
-    unless it ends the execution; the refusal fails the execution. The check and the append
-    are one step (a lock per history: a Parallel's branches add events from their own threads).
-    ExecutionStarted is never refused (the execution's worker adds it outside any state)."""
-    original: Callable[..., int] = internals.EventManager.add_event
+def _bounded(internals: SimpleNamespace, original: Callable[..., int]) -> Callable[..., int]:
+    """EventManager.add_event (moto's: `original`), refusing the event that would take the
+    history's last place unless it ends the execution; the refusal fails the execution. The
+    check and the append are one step (a lock per history: a Parallel's branches add events
+    from their own threads). ExecutionStarted is never refused (the execution's worker adds it
+    outside any state)."""
     failure = _history_limit_failure(internals)
     ended_at_the_limit = "_strict_states_ended_at_limit"
 
@@ -279,20 +204,15 @@ def _bounded(internals: SimpleNamespace) -> Callable[..., int]:
 @contextmanager
 def strict_states() -> Iterator[None]:
     """While active, moto's interpreter matches errors and bounds histories as AWS does."""
-    internals = moto_internals()
+    internals = moto_seams.step_functions_internals()
     with ExitStack() as patches:
+        patches.enter_context(moto_seams.error_equals_evaluation(internals, _named_only))
         patches.enter_context(
-            mock.patch.object(
-                internals.ErrorEqualsDecl,
-                "_eval_body",
-                _named_only(internals.ErrorEqualsDecl._eval_body),
-            )
+            moto_seams.branch_error_names(internals, _branch_error_name(internals))
         )
-        for module in internals.modules_raising_branch_errors:
-            patches.enter_context(
-                mock.patch.object(module, "CustomErrorName", _branch_error_name(internals))
-            )
         patches.enter_context(
-            mock.patch.object(internals.EventManager, "add_event", _bounded(internals))
+            moto_seams.history_event_adding(
+                internals, lambda original: _bounded(internals, original)
+            )
         )
         yield

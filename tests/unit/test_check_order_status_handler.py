@@ -99,7 +99,12 @@ def dynamodb(
 def handler(dynamodb: DynamoDBClient) -> Handler:
     from check_order_status.app import lambda_handler
 
+    from tests.conftest import empty_powertools_metrics
+
     def invoke(event: Any) -> dict[str, Any]:
+        # Each call as one invocation of a container, whose flush empties the metric state
+        # (with metrics disabled, as here, Powertools never does).
+        empty_powertools_metrics()
         state: dict[str, Any] = lambda_handler(event, FakeLambdaContext())
         return state
 

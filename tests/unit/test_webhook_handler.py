@@ -542,21 +542,43 @@ def test_keys_secret_with_a_previous_key_only_is_503(monkeypatch: pytest.MonkeyP
     assert (answer.status_code, answer.error) == (503, "try_again_later")
 
 
-def test_with_metrics_disabled_no_invocation_inherits_the_last_ones_metrics(
+def test_with_metrics_disabled_no_local_invocation_inherits_the_last_ones_metrics(
     monkeypatch: pytest.MonkeyPatch, aws: WebhookAws
 ) -> None:
-    # Powertools skips the flush when metrics are disabled (as on the local stack), and would
-    # keep each invocation's metric and dimension for the next one.
+    # Powertools skips the flush when metrics are disabled (as on the local stack), so the
+    # process's metric state would keep each invocation's metric and dimension for the next;
+    # the local stack's invoker gives each invocation its own, as each Lambda container has.
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     from webhook.app import metrics
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        for _ in range(3):
-            assert invoke(callback("1", "shop-42", method="GET")).status_code == 405
-            assert invoke(callback("1", "shop-42")).status_code == 200
+    from tiqets_tracker_local import lambdas
+    from tiqets_tracker_local.template import PROJECT_ROOT
 
-    assert sum(len(metric["Value"]) for metric in metrics.provider.metric_set.values()) == 1
+    context = lambda_context()
+    function = lambdas.RegisteredFunction(
+        code_dir=PROJECT_ROOT / "functions",
+        handler_path="webhook.app.lambda_handler",
+        memory_mb=context.memory_limit_in_mb,
+        timeout_seconds=context.timeout_seconds,
+        arn=context.invoked_function_arn,
+    )
+
+    def status_of(event: dict[str, Any]) -> int:
+        payload, errored = lambdas.invoke_registered(context.function_name, event)
+        assert not errored, payload
+        return int(json.loads(payload)["statusCode"])
+
+    lambdas.register(context.function_name, function)
+    try:
+        with lambdas.in_process_lambdas(), warnings.catch_warnings():
+            warnings.simplefilter("error")
+            for _ in range(3):
+                assert status_of(callback("1", "shop-42", method="GET")) == 405
+                assert status_of(callback("1", "shop-42")) == 200
+    finally:
+        lambdas.unregister(context.function_name)
+
+    assert metrics.provider.metric_set == {}  # each invocation's went with it
 
 
 def test_a_malformed_signature_is_refused_before_the_keys_are_loaded(
