@@ -8,11 +8,10 @@ import base64
 import json
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from tiqets_tracker_local.servers import LoopbackServer
+from tiqets_tracker_local.servers import LoopbackServer, Running
 
 FunctionHandler = Callable[[dict[str, Any], object], dict[str, Any]]
 
@@ -71,7 +70,7 @@ class _Request(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
-class EmulatedFunctionUrl:
+class EmulatedFunctionUrl(Running):
     def __init__(self, handler: FunctionHandler) -> None:
         self._server = _Server(handler)
 
@@ -80,14 +79,8 @@ class EmulatedFunctionUrl:
         """The function URL, ending in a slash as AWS's do."""
         return f"http://127.0.0.1:{self._server.server_address[1]}/"
 
-    def __enter__(self) -> EmulatedFunctionUrl:
+    def start(self) -> None:
         self._server.serve_in_thread("function-url", poll_interval=0.02)
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def stop(self) -> None:
         self._server.stop_serving()

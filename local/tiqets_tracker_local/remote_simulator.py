@@ -34,6 +34,7 @@ from decimal import Decimal
 from typing import Any, Final
 from urllib.parse import parse_qs
 
+from .servers import Running
 from .simulator import (
     Fault,
     Scenario,
@@ -350,7 +351,7 @@ def clock_offset(get_json: Callable[[str], Any], base_url: str) -> float:
     return remote - (before + after) / 2
 
 
-class RemoteTiqets:
+class RemoteTiqets(Running):
     """Tiqets for a run against a function URL: the answers come from the function (through
     the order book), the webhooks from a `TiqetsSimulator` on this machine holding the same
     timelines. Offers what the scenarios use of a `TiqetsSimulator`."""
@@ -369,11 +370,10 @@ class RemoteTiqets:
         self._clock_offset = clock_offset_seconds
         self._webhooks = TiqetsSimulator(time_scale=time_scale)
 
-    def __enter__(self) -> RemoteTiqets:
+    def start(self) -> None:
         self._webhooks.start()
-        return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def stop(self) -> None:
         self._webhooks.stop()
 
     def add_order(

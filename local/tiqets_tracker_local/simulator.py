@@ -28,7 +28,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
-from types import TracebackType
 from typing import Any, Final, Literal, get_args
 from urllib.parse import parse_qs, urlsplit
 
@@ -38,7 +37,7 @@ from tiqets_tracker.validation import ORDER_REFERENCE_ID
 
 # Relative: mypy cannot follow the editable install's mapping of local/ to tiqets_tracker_local.
 from .pdfs import make_pdf, minimal_pdf_size
-from .servers import LoopbackServer
+from .servers import LoopbackServer, Running
 
 __all__ = [
     "SCENARIOS",
@@ -286,7 +285,7 @@ def _post_json(url: str, payload: object, timeout: float) -> int:
         connection.close()
 
 
-class TiqetsSimulator:
+class TiqetsSimulator(Running):
     """A local Tiqets API. See the module docstring.
 
     `time_scale` is simulated seconds per real second. Timeline offsets and the webhook retry
@@ -359,18 +358,6 @@ class TiqetsSimulator:
         deadline = time.monotonic() + 0.9
         for thread in [*self._threads, *deliveries]:
             thread.join(timeout=max(deadline - time.monotonic(), 0.0))
-
-    def __enter__(self) -> TiqetsSimulator:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @property
     def base_url(self) -> str:

@@ -31,7 +31,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler
-from types import TracebackType
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlsplit
 
@@ -39,7 +38,7 @@ from tiqets_tracker.callback_urls import CALLBACK_PATH
 
 # Relative: mypy cannot follow the editable install's mapping of local/ to tiqets_tracker_local.
 from . import lambdas
-from .servers import LoopbackServer
+from .servers import LoopbackServer, Running
 
 __all__ = ["MAX_REQUEST_BYTES", "EndpointResponse", "LocalWebhookEndpoint", "http_api_event"]
 
@@ -238,7 +237,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
 
-class LocalWebhookEndpoint:
+class LocalWebhookEndpoint(Running):
     """See the module docstring. Give either the name of a function the local stack registered
     (`stack.webhook_function_name`) or a handler callable (`webhook.app.lambda_handler`)."""
 
@@ -283,18 +282,6 @@ class LocalWebhookEndpoint:
         server.stop_serving()
         if self._thread is not None:
             self._thread.join(timeout=1.0)
-
-    def __enter__(self) -> LocalWebhookEndpoint:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- addresses and observations ------------------------------------------------------------
 
