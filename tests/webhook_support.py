@@ -10,7 +10,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -20,14 +19,14 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from tests.conftest import use_fake_aws
+from tests.lambda_context import lambda_context as function_context
+from tests.tracking_table import create_tracking_table
 from tiqets_tracker.aws import forget_clients, stepfunctions_client
 from tiqets_tracker.callback_urls import CALLBACK_PATH, callback_url
 from tiqets_tracker.order_input import OrderToTrack
 from tiqets_tracker.records import TrackingRecords
 from tiqets_tracker.secrets import clear_secret_cache
 from tiqets_tracker_local.lambdas import LocalLambdaContext
-from tiqets_tracker_local.stack import create_table_request
-from tiqets_tracker_local.template import load_sam_template
 from tiqets_tracker_local.webhook_server import http_api_event
 
 if TYPE_CHECKING:
@@ -75,19 +74,9 @@ def keys_secret_value(current: str = CURRENT_KEY, previous: str | None = PREVIOU
     return json.dumps({"current": current, "previous": previous})
 
 
-@cache
-def _tracking_table_properties() -> dict[str, Any]:
-    properties: dict[str, Any] = load_sam_template()["Resources"]["TrackingTable"]["Properties"]
-    return properties
-
-
 def lambda_context() -> LocalLambdaContext:
-    return LocalLambdaContext(
-        function_name="tiqets-tracker-webhook",
-        memory_limit_in_mb=256,
-        invoked_function_arn=f"arn:aws:lambda:{REGION}:123456789012:function:webhook",
-        timeout_seconds=10,
-    )
+    """The webhook function's context (tests/lambda_context.py)."""
+    return function_context("tiqets-tracker-webhook", memory_mb=256, timeout_seconds=10)
 
 
 @dataclass
@@ -189,8 +178,7 @@ def webhook_aws(
     forget_clients()
     with mock_aws(config={"stepfunctions": {"execute_state_machine": execute_state_machine}}):
         dynamodb: DynamoDBClient = boto3.client("dynamodb", region_name=REGION)
-        properties = _tracking_table_properties()
-        dynamodb.create_table(**create_table_request(TABLE_NAME, properties))
+        create_tracking_table(dynamodb, TABLE_NAME)
         boto3.client("secretsmanager", region_name=REGION).create_secret(
             Name=KEYS_SECRET, SecretString=keys if keys is not None else keys_secret_value()
         )

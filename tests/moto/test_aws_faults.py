@@ -1,11 +1,10 @@
-"""The AWS fault injector (tiqets_tracker_local.aws_faults) on plain moto: each kind of fault
-reaches the client as AWS's own answer would, and only the calls a fault matches are touched."""
+"""The AWS fault injector (tiqets_tracker_local.aws_faults) on plain moto (the tracking table
+from template.yaml, a bucket): each kind of fault reaches the client as AWS's own answer would,
+and only the calls a fault matches are touched."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, Final
 
 import boto3
@@ -15,8 +14,10 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from tests.conftest import use_fake_aws
-from tiqets_tracker_local import lambdas
+from tests.tracking_table import create_tracking_table
 from tiqets_tracker_local.aws_faults import AwsFaults, SimulatedRuntimeFailure
+
+pytestmark = pytest.mark.moto
 
 REGION: Final = "eu-west-1"
 TABLE = "faults-test"
@@ -30,12 +31,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     use_fake_aws(monkeypatch, REGION)
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name=REGION)
-        dynamodb.create_table(
-            TableName=TABLE,
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_tracking_table(dynamodb, TABLE)
         boto3.client("s3", region_name=REGION).create_bucket(
             Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
         )
@@ -47,11 +43,11 @@ def client(service: str) -> Any:
 
 
 def put(item_id: str) -> None:
-    client("dynamodb").put_item(TableName=TABLE, Item={"id": {"S": item_id}})
+    client("dynamodb").put_item(TableName=TABLE, Item={"order_reference_id": {"S": item_id}})
 
 
 def stored(item_id: str) -> bool:
-    item = client("dynamodb").get_item(TableName=TABLE, Key={"id": {"S": item_id}})
+    item = client("dynamodb").get_item(TableName=TABLE, Key={"order_reference_id": {"S": item_id}})
     return "Item" in item
 
 
@@ -63,7 +59,7 @@ def test_a_dynamodb_error_is_parsed_by_botocore_as_the_modeled_exception() -> No
             "dynamodb", "PutItem", "ProvisionedThroughputExceededException", message="slow down"
         )
         with pytest.raises(dynamodb.exceptions.ProvisionedThroughputExceededException) as raised:
-            dynamodb.put_item(TableName=TABLE, Item={"id": {"S": "a"}})
+            dynamodb.put_item(TableName=TABLE, Item={"order_reference_id": {"S": "a"}})
         put("a")  # the fault is spent: the next call reaches moto
 
     assert raised.value.response["Error"] == {
@@ -95,7 +91,7 @@ def test_a_fault_touches_only_the_calls_its_predicate_accepts_and_only_times_tim
         put("b")
 
     assert fault.calls == 2
-    assert all(call.json()["Item"] == {"id": {"S": "b"}} for call in fault.matched)
+    assert all(call.json()["Item"] == {"order_reference_id": {"S": "b"}} for call in fault.matched)
     assert stored("a")
     assert stored("b")
 
@@ -109,7 +105,7 @@ def test_botocore_retries_an_injected_throttle_on_its_own() -> None:
     )
     with AwsFaults() as faults:
         fault = faults.error("dynamodb", "PutItem", "ThrottlingException", times=2)
-        answer = dynamodb.put_item(TableName=TABLE, Item={"id": {"S": "a"}})
+        answer = dynamodb.put_item(TableName=TABLE, Item={"order_reference_id": {"S": "a"}})
 
     assert answer["ResponseMetadata"]["RetryAttempts"] == 2
     assert fault.calls == 2
@@ -211,31 +207,3 @@ def test_nothing_is_injected_once_the_injector_is_closed() -> None:
 
     assert fault.calls == 0
     assert stored("a")
-
-
-def test_a_simulated_runtime_failure_is_reported_as_lambda_reports_a_timeout() -> None:
-    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        try:
-            raise SimulatedRuntimeFailure.timeout(60)
-        except Exception:  # a handler cannot catch the runtime dying
-            return {"caught": True}
-
-    function = lambdas.RegisteredFunction(
-        code_dir=Path("."),
-        handler_path="unused.handler",
-        memory_mb=128,
-        timeout_seconds=60,
-        arn="arn:aws:lambda:eu-west-1:123456789012:function:crashing",
-        _handler=handler,
-    )
-    lambdas.register("crashing-test-function", function)
-    try:
-        payload, errored = lambdas.invoke_registered("crashing-test-function", {})
-    finally:
-        lambdas.unregister("crashing-test-function")
-
-    assert errored
-    answer = json.loads(payload)
-    assert answer["errorType"] == "Sandbox.Timedout"
-    assert "Task timed out after 60.00 seconds" in answer["errorMessage"]
-    assert "stackTrace" not in answer

@@ -43,6 +43,19 @@ def only_outcome(stack: LocalStack, order_id: str) -> OutcomeEvent:
     return stack.outcomes_for(order_id)[0]
 
 
+def finished_record(
+    stack: LocalStack, order_id: str, *, announced: str | None = None
+) -> dict[str, Any]:
+    """The order's tracking record, asserted to exist and be finished, and (when `announced`
+    is given) to have announced that outcome; returned for the test's further assertions."""
+    record = stack.record(order_id)
+    assert record is not None, f"no tracking record for {order_id}"
+    assert record["tracking_state"] == "finished", record
+    if announced is not None:
+        assert record.get("announced_outcome") == announced, record
+    return record
+
+
 def states_entered(stack: LocalStack, execution_arn: str) -> list[str]:
     return [
         event["stateEnteredEventDetails"]["name"]

@@ -23,6 +23,7 @@ from tests.workflow.support import (
     DONE_AT_ONCE,
     FAILED_AT_ONCE,
     failed_task_errors,
+    finished_record,
     only_outcome,
     outcomes,
     post,
@@ -183,10 +184,7 @@ def test_throttled_outcome_record_is_retried_by_the_state_machine(
     # Retried inside the step: no second status check, no second publication.
     assert tiqets.ticket_calls(order_id) == 1
     assert states_entered(stack, execution["executionArn"]).count("PublishOutcome") == 1
-    record = stack.record(order_id)
-    assert record is not None
-    assert record["announced_outcome"] == "OrderFailed"
-    assert record["tracking_state"] == "finished"
+    finished_record(stack, order_id, announced="OrderFailed")
 
 
 def test_tracking_table_throttling_beyond_botocores_retries_is_retried_by_the_state_machine(
@@ -272,10 +270,7 @@ def test_a_refused_end_of_tracking_checks_the_order_once_more_and_publishes_noth
     assert entered.count("PublishOutcome") == 1
     assert entered.count("EndTracking") == 2
     assert tiqets.ticket_calls(order_id) == 2
-    record = stack.record(order_id)
-    assert record is not None
-    assert record["announced_outcome"] == "OrderFailed"
-    assert record["tracking_state"] == "finished"
+    finished_record(stack, order_id, announced="OrderFailed")
 
 
 # -- S3 -----------------------------------------------------------------------------------------
@@ -376,10 +371,7 @@ def test_failed_put_events_entries_are_retried_and_the_event_is_delivered_once(
     ]
     assert refused_keys == [f"{order_id}:OrderFailed"] * 2
     assert event.detail["idempotency_key"] == f"{order_id}:OrderFailed"
-    record = stack.record(order_id)
-    assert record is not None
-    assert record["announced_outcome"] == "OrderFailed"
-    assert record["tracking_state"] == "finished"
+    finished_record(stack, order_id, announced="OrderFailed")
 
 
 def test_an_outcome_eventbridge_never_takes_fails_the_execution_and_stays_unannounced(
@@ -402,11 +394,9 @@ def test_an_outcome_eventbridge_never_takes_fails_the_execution_and_stays_unanno
     entered = states_entered(stack, arn)
     assert entered[-2:] == ["ReleaseOutcomeClaim", "OutcomeNotPublished"]
     assert "EndTracking" not in entered
-    record = stack.record(order_id)
-    assert record is not None
+    record = finished_record(stack, order_id)
     # The claim was released, so a later re-check publishes the outcome; nothing else is lost.
     assert "announced_outcome" not in record
-    assert record["tracking_state"] == "finished"
     assert record["last_status"] == "failed"
     assert [change["status"] for change in record["status_history"]] == ["failed"]
     assert record["checks_made"] == 1
@@ -500,11 +490,8 @@ def test_a_status_check_that_crashes_every_time_ends_in_tracking_failed(
     ]
     assert states_entered(stack, arn)[-2:] == ["EndTrackingUnconditionally", "Tracked"]
     assert tiqets.ticket_calls(order_id) == 0
-    record = stack.record(order_id)
-    assert record is not None
-    assert record["announced_outcome"] == "TrackingFailed"
+    record = finished_record(stack, order_id, announced="TrackingFailed")
     assert json.loads(record["failure"])["Error"] == "Lambda.Unknown"
-    assert record["tracking_state"] == "finished"
 
 
 # -- Step Functions and webhooks ----------------------------------------------------------------
@@ -616,11 +603,8 @@ def test_late_duplicated_callbacks_in_any_order_announce_only_the_status_tiqets_
     assert event.detail_type == "OrderCancelled"
     assert event.detail["status"] == "cancelled"
     assert stored_object(stack, voucher_key(order_id, "en")) is None
-    record = stack.record(order_id)
-    assert record is not None
+    record = finished_record(stack, order_id, announced="OrderCancelled")
     assert record["webhook_count"] == 5
-    assert record["announced_outcome"] == "OrderCancelled"
-    assert record["tracking_state"] == "finished"
     assert [change["status"] for change in record["status_history"]] == ["pending", "cancelled"]
 
 
@@ -664,9 +648,6 @@ def test_late_duplicated_callbacks_after_tickets_ready_announce_the_cancellation
         Bucket=stack.voucher_bucket_name, Key=voucher_key(order_id, "en")
     )["TagSet"]
     assert {"Key": "order-status", "Value": "cancelled"} in tags
-    record = stack.record(order_id)
-    assert record is not None
+    record = finished_record(stack, order_id, announced="OrderCancelled")
     assert record["webhook_count"] == 3
-    assert record["announced_outcome"] == "OrderCancelled"
-    assert record["tracking_state"] == "finished"
     assert [change["status"] for change in record["status_history"]] == ["done", "cancelled"]

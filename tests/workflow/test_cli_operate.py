@@ -1,5 +1,5 @@
 """`tiqets-tracker start` and `status` against a "deployed" stack on moto: a CloudFormation
-stack whose outputs name a real (moto) state machine and tracking table."""
+stack whose outputs name a real (moto) state machine and tracking table (from template.yaml)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from moto import mock_aws
 
 from tests.conftest import use_fake_aws
+from tests.tracking_table import create_tracking_table
 from tiqets_tracker_local.cli import main
 from tiqets_tracker_local.operate import EXIT_BAD_USAGE, EXIT_ERROR, EXIT_NOT_TRACKED, EXIT_OK
 
@@ -31,12 +32,7 @@ def deployed(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
         monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
         boto3.setup_default_session(region_name=REGION)
         dynamodb = boto3.client("dynamodb", region_name=REGION)
-        dynamodb.create_table(
-            TableName=TABLE,
-            AttributeDefinitions=[{"AttributeName": "order_reference_id", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "order_reference_id", "KeyType": "HASH"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_tracking_table(dynamodb, TABLE)
         state_machine_arn = boto3.client("stepfunctions", region_name=REGION).create_state_machine(
             name=f"{STACK}-TrackerStateMachine",
             definition=json.dumps({"StartAt": "Idle", "States": {"Idle": {"Type": "Succeed"}}}),

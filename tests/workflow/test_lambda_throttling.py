@@ -29,6 +29,7 @@ from tests.workflow.support import (
     DONE_AT_ONCE,
     FAILED_AT_ONCE,
     failed_task_errors,
+    finished_record,
     only_outcome,
     states_entered,
     track,
@@ -103,10 +104,7 @@ def assert_tickets_ready_once(stack: LocalStack, tiqets: TiqetsSimulator, order_
     served = tiqets.voucher_bytes(order_id)
     assert event.detail["voucher"]["key"] == voucher_key(order_id, "en")
     assert event.detail["voucher"]["sha256"] == hashlib.sha256(served).hexdigest()
-    record = stack.record(order_id)
-    assert record is not None
-    assert record["announced_outcome"] == "TicketsReady"
-    assert record["tracking_state"] == "finished"
+    record = finished_record(stack, order_id, announced="TicketsReady")
     assert "failure" not in record
 
 
@@ -245,10 +243,7 @@ def test_a_burst_longer_than_the_retries_pauses_checks_again_and_announces_once(
     assert entered.count("PublishOutcome") == 1
     assert "NoteTrackingFailed" not in entered
     assert tiqets.ticket_calls(order_id) == 1
-    record = stack.record(order_id)
-    assert record is not None
-    assert record["announced_outcome"] == "OrderFailed"
-    assert record["tracking_state"] == "finished"
+    record = finished_record(stack, order_id, announced="OrderFailed")
     assert "failure" not in record
 
 

@@ -15,6 +15,7 @@ import pytest
 from tests.workflow.conftest import API_KEY, FAST_POLLING, PARKED_FOR_LONG
 from tests.workflow.support import (
     failed_task_errors,
+    finished_record,
     only_outcome,
     pretend_last_recheck_was_long_ago,
     states_entered,
@@ -45,10 +46,7 @@ def test_order_that_failed_ends_in_one_order_failed_event(
     assert event.detail["idempotency_key"] == f"{order_id}:OrderFailed"
     assert event.detail["checks_made"] == 1
     assert tiqets.ticket_calls(order_id) == 1
-    record = stack.record(order_id)
-    assert record is not None
-    assert record["announced_outcome"] == "OrderFailed"
-    assert record["tracking_state"] == "finished"
+    record = finished_record(stack, order_id, announced="OrderFailed")
     assert [change["status"] for change in record["status_history"]] == ["failed"]
 
 
@@ -290,9 +288,7 @@ def test_late_webhook_without_a_change_announces_nothing_new(
 
     assert only_outcome(stack, order_id).detail_type == "OrderFailed"
     assert tiqets.ticket_calls(order_id) == 2
-    record = stack.record(order_id)
-    assert record is not None
-    assert record["tracking_state"] == "finished"
+    finished_record(stack, order_id)
 
 
 def test_cancellation_after_done_is_announced_once_and_tags_the_voucher(

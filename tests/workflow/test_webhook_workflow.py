@@ -18,6 +18,7 @@ import pytest
 from tests.workflow.conftest import API_KEY, PARKED_FOR_LONG
 from tests.workflow.support import (
     failed_task_errors,
+    finished_record,
     only_outcome,
     outcomes,
     post,
@@ -93,10 +94,8 @@ def test_duplicate_callback_still_ends_in_exactly_one_outcome(
     assert answer["result"] in {"noted", "woken", "recheck_started", "recheck_running"}
     assert only_outcome(stack, order_id).detail_type == "TicketsReady"
     assert "States.Timeout" not in failed_task_errors(stack, arn)
-    record = stack.record(order_id)
-    assert record is not None
+    record = finished_record(stack, order_id)
     assert record["webhook_count"] == 2
-    assert record["tracking_state"] == "finished"
 
 
 def track_done_order_with_callback(
@@ -149,10 +148,7 @@ def test_late_callback_after_tracking_ended_publishes_the_cancellation_once(
     assert second_recheck["status"] == "SUCCEEDED"
     assert outcomes(stack, order_id) == ["TicketsReady", "OrderCancelled"]
     assert len(wait_until_all_finished(stack, order_id)) == 3
-    record = stack.record(order_id)
-    assert record is not None
-    assert record["announced_outcome"] == "OrderCancelled"
-    assert record["tracking_state"] == "finished"
+    finished_record(stack, order_id, announced="OrderCancelled")
 
 
 def test_a_cancellation_long_after_placement_but_before_the_visit_is_still_published(

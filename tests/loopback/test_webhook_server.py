@@ -1,4 +1,5 @@
-"""The local endpoint that plays API Gateway (HTTP API, payload 2.0) in front of a handler."""
+"""The local endpoint that plays API Gateway (HTTP API, payload 2.0) in front of a handler, on
+loopback."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from tiqets_tracker_local.webhook_server import (
     http_api_event,
 )
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.loopback
 
 
 class Recorder:

@@ -17,20 +17,19 @@ import pytest
 from moto import mock_aws
 
 from tests.conftest import use_fake_aws
+from tests.tracking_table import create_tracking_table
 from tiqets_tracker.errors import SweepActionNotPublishedError
 from tiqets_tracker.order_input import OrderToTrack
 from tiqets_tracker.records import TrackingRecords
 from tiqets_tracker.sweep import MAX_SWEEP_RESTARTS, MIN_OPEN_AGE, SweepReport, sweep_orders
 from tiqets_tracker.tracking import execution_arn_for
-from tiqets_tracker_local.stack import create_table_request
-from tiqets_tracker_local.template import Resolver, load_sam_template, translate
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_events.client import EventBridgeClient
     from mypy_boto3_stepfunctions.client import SFNClient
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.moto
 
 REGION: Final = "eu-west-1"
 TABLE: Final = "tiqets-tracker-sweep-test"
@@ -79,21 +78,12 @@ class World:
         return sorted(execution["name"] for execution in listed["executions"])
 
 
-def table_properties() -> dict[str, Any]:
-    template = translate(load_sam_template(), REGION)
-    resolver = Resolver.for_template(template, stack_name="sweep-test", region=REGION)
-    properties: dict[str, Any] = resolver.resolve(
-        template["Resources"]["TrackingTable"]["Properties"]
-    )
-    return properties
-
-
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     use_fake_aws(monkeypatch, REGION)
     with mock_aws():
         dynamodb: DynamoDBClient = boto3.client("dynamodb", region_name=REGION)
-        dynamodb.create_table(**create_table_request(TABLE, table_properties()))
+        create_tracking_table(dynamodb, TABLE)
         stepfunctions: SFNClient = boto3.client("stepfunctions", region_name=REGION)
         arn = stepfunctions.create_state_machine(
             name="tracker",
