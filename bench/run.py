@@ -286,7 +286,7 @@ orders placed in the same second would then poll Tiqets in lock-step all day (to
 jitter spreads them by up to a minute); it also detects an order fulfilled after 1 minute
 later than today's ramp (its first wait is ~3.5 min instead of 1 min). It was not made the
 default in this change: the template's parameter descriptions and a handler test
-(tests/unit/test_check_order_status_handler.py, "60 s less up to 10 % jitter") encode today's
+(tests/moto/test_check_order_status_handler.py, "60 s less up to 10 % jitter") encode today's
 60-second start and have to change with it. The choice between the 150-call target and jitter
 is the product owner's; relaxing the call target to about 160, or letting the cap grow past
 10 minutes late in the day, would let a jittered policy meet the latency targets (the

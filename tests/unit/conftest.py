@@ -9,10 +9,6 @@ from typing import Any
 
 import pytest
 
-# Files that still use moto and the loopback simulator, exempt from the guard until they move to
-# tests/moto (they are being edited elsewhere). Remove each name when its file has moved.
-_AWAITING_MOVE = {"test_check_order_status_handler.py", "test_webhook_handler.py"}
-
 
 class UnitTierError(AssertionError):
     """A unit test reached for what the unit tier does not have."""
@@ -29,8 +25,6 @@ def _refuse(what: str) -> Any:
 def _no_moto_and_no_sockets(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if request.node.path.name in _AWAITING_MOVE:
-        return
     from moto.core.models import MockAWS
 
     # moto started by a module- or session-scoped fixture is already running when this fixture

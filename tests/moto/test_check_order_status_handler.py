@@ -11,7 +11,6 @@ import logging
 import sys
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
@@ -20,6 +19,8 @@ import pytest
 from moto import mock_aws
 
 from tests.conftest import use_fake_aws
+from tests.lambda_context import lambda_context
+from tests.tracking_table import create_tracking_table
 from tiqets_tracker.aws import forget_clients
 from tiqets_tracker.errors import InvalidExecutionInputError, TiqetsRequestRejectedError
 from tiqets_tracker.secrets import clear_secret_cache
@@ -29,7 +30,7 @@ from tiqets_tracker_local.simulator import TiqetsSimulator
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.moto
 
 REGION: Final = "eu-west-1"
 TABLE: Final = "tiqets-tracker-handler-test"
@@ -43,17 +44,6 @@ WRONG_API_KEY: Final = "tq-revoked-0f8e6d4c2b1a3957e1d3"
 Handler = Callable[[Any], dict[str, Any]]
 
 _order_ids = itertools.count(3_100_001)
-
-
-@dataclass
-class FakeLambdaContext:
-    function_name: str = "check-order-status"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:check-order-status"
-    aws_request_id: str = "00000000-0000-4000-8000-000000000001"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
 
 
 @pytest.fixture(scope="module")
@@ -78,12 +68,7 @@ def dynamodb(
     forget_clients()
     with mock_aws():
         client = boto3.client("dynamodb", region_name=REGION)
-        client.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "order_reference_id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "order_reference_id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_tracking_table(client, TABLE)
         boto3.client("s3", region_name=REGION).create_bucket(
             Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
         )
@@ -105,7 +90,9 @@ def handler(dynamodb: DynamoDBClient) -> Handler:
         # Each call as one invocation of a container, whose flush empties the metric state
         # (with metrics disabled, as here, Powertools never does).
         empty_powertools_metrics()
-        state: dict[str, Any] = lambda_handler(event, FakeLambdaContext())
+        state: dict[str, Any] = lambda_handler(
+            event, lambda_context("check-order-status", remaining_millis=60_000)
+        )
         return state
 
     return invoke

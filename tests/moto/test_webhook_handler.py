@@ -32,7 +32,7 @@ from tests.webhook_support import (
 )
 from tiqets_tracker.callback_urls import CALLBACK_PATH
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.moto
 
 WRITES = ("UpdateItem", "PutItem", "DeleteItem", "SendTaskSuccess", "StartExecution")
 
