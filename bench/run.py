@@ -345,16 +345,16 @@ start-up. Self times by package come from `-X importtime` (which adds its own ov
 {cold_table}
 
 Why `check_order_status.app` costs more than a bare `import boto3` (from a `-X importtime` run,
-cumulative times): it imports everything boto3 does and more. `tiqets_tracker.secrets` imports
+cumulative times): it imports everything boto3 does and more. `tiqets_tracker.secret_store` imports
 `aws_lambda_powertools.utilities.parameters`, whose AppConfig module imports boto3 and with it
 s3transfer (about 115 ms) at import; `tiqets_tracker.tiqets` imports requests (about 95 ms with
 urllib3, charset_normalizer and idna), and `tiqets_tracker.outcomes` imports
-`tiqets_tracker.tiqets`. Since commit f457f02 `webhook.app` pays the same boto3 import:
-`tiqets_tracker.records` imports `aws_bodies_unlogged` from `tiqets_tracker.secrets`, and so the
-Parameters utility. What to make lazy (the handlers were not changed by this benchmark):
-import the Parameters utility inside `load_api_key` (or move `aws_bodies_unlogged` out of
-`tiqets_tracker.secrets`), or read the secret with a botocore Secrets
-Manager client from `tiqets_tracker.aws` and cache it, so that the check never loads boto3 and
+`tiqets_tracker.tiqets`. `webhook.app` imports `tiqets_tracker.secret_store` (and with it the
+Parameters utility) only once a request carries a well-formed signature, and
+`aws_bodies_unlogged` now lives in `tiqets_tracker.quiet_logs`. What to make lazy in the check
+(the handlers were not changed by this benchmark): import the Parameters utility inside
+`load_api_key`, or read the secret with a botocore Secrets Manager client from
+`tiqets_tracker.aws` and cache it, so that the check never loads boto3 and
 s3transfer (DynamoDB needs only botocore); requests is used by every check, so a lazy import
 would only move its cost into the first invocation; talking to Tiqets through urllib3, already
 loaded by botocore, would save its share (requests, charset_normalizer, idna: 30-40 ms).

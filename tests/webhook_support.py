@@ -25,7 +25,7 @@ from tiqets_tracker.aws import forget_clients, stepfunctions_client
 from tiqets_tracker.callback_urls import CALLBACK_PATH, callback_url
 from tiqets_tracker.order_input import OrderToTrack
 from tiqets_tracker.records import TrackingRecords
-from tiqets_tracker.secrets import clear_secret_cache
+from tiqets_tracker.secret_store import clear_secret_cache
 from tiqets_tracker_local.lambdas import LocalLambdaContext
 from tiqets_tracker_local.webhook_server import http_api_event
 

@@ -16,7 +16,7 @@ from tiqets_tracker.checking import check_order
 from tiqets_tracker.errors import TiqetsTrackerError
 from tiqets_tracker.logs import handler_logger
 from tiqets_tracker.records import TrackingRecords, retention_from_env
-from tiqets_tracker.secrets import load_api_key
+from tiqets_tracker.secret_store import load_api_key
 from tiqets_tracker.settings import TiqetsConfig, require_env
 from tiqets_tracker.tiqets import Tickets, TiqetsClient
 

@@ -113,15 +113,15 @@ def callback_url_for_order(
 ) -> str:
     """The `callback_url` the order-placement Lambda passes to Tiqets when it creates an order:
     signed with the current key from the `keys_secret` secret (a name or ARN; see
-    tiqets_tracker.secrets). Pass the same `external_reference` to Tiqets and to start_tracking:
-    the webhook wakes an order only when the two agree.
+    tiqets_tracker.secret_store). Pass the same `external_reference` to Tiqets and to
+    start_tracking: the webhook wakes an order only when the two agree.
 
         url = callback_url_for_order("shop-42", webhook_url=os.environ["TRACKER_WEBHOOK_URL"],
                                      keys_secret=os.environ["TRACKER_WEBHOOK_KEYS_SECRET"])
 
     The role needs secretsmanager:GetSecretValue on that secret. Raises ConfigurationError when
     the keys cannot be loaded, ValueError for a malformed argument."""
-    from tiqets_tracker.secrets import load_webhook_keys
+    from tiqets_tracker.secret_store import load_webhook_keys
 
     current = load_webhook_keys(keys_secret)[0]
     return callback_url(webhook_url, external_reference=external_reference, key=current)

@@ -36,7 +36,7 @@ def float_env(name: str, default: float, environ: Mapping[str, str] | None = Non
 @dataclass(frozen=True)
 class TiqetsConfig:
     """Where and how the Lambda reaches the Tiqets API. The key itself is loaded separately
-    (tiqets_tracker.secrets) so that it never sits in a printable configuration object."""
+    (tiqets_tracker.secret_store) so that it never sits in a printable configuration object."""
 
     base_url: str
     api_key_source: str

@@ -80,7 +80,7 @@ def receive_callback() -> Response[str]:
         raise CallbackRejectedError(403, "bad_signature")
     # Imported here, not at module scope: boto3 is needed only once a request carries a
     # plausible signature, so junk hitting a cold container does not pay for it.
-    from tiqets_tracker.secrets import aws_bodies_unlogged, load_webhook_keys
+    from tiqets_tracker.secret_store import aws_bodies_unlogged, load_webhook_keys
 
     keys = load_webhook_keys(require_env("WEBHOOK_KEYS_SECRET"))
     if not verify_callback(credentials.external_reference, credentials.signature, keys):
@@ -156,7 +156,7 @@ def unavailable(
     | SecretStoreUnavailableError
     | ConfigurationError,
 ) -> Response[str]:
-    # These messages are ours and name no secret (errors.py, secrets.py).
+    # These messages are ours and name no secret (errors.py, secret_store.py).
     logger.error(
         "callback not handled now",
         extra={"reason": "try_again_later", "error": type(error).__name__, "detail": str(error)},

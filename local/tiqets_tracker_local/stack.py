@@ -149,7 +149,7 @@ class LocalStack:
         from moto import mock_aws
 
         from tiqets_tracker.aws import forget_clients
-        from tiqets_tracker.secrets import clear_secret_cache
+        from tiqets_tracker.secret_store import clear_secret_cache
 
         self._set_environ(_FAKE_CREDENTIALS | {"AWS_DEFAULT_REGION": self.region})
         self._exit.enter_context(
@@ -181,7 +181,7 @@ class LocalStack:
                 os.environ[key] = value
         self._saved_environ.clear()
         from tiqets_tracker.aws import forget_clients
-        from tiqets_tracker.secrets import clear_secret_cache
+        from tiqets_tracker.secret_store import clear_secret_cache
 
         forget_clients()
         clear_secret_cache()

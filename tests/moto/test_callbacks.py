@@ -18,7 +18,7 @@ from tests.callback_support import WEBHOOK_URL, signature_of
 from tests.conftest import use_fake_aws
 from tiqets_tracker.callback_urls import callback_url, callback_url_for_order, verify_callback
 from tiqets_tracker.errors import ConfigurationError
-from tiqets_tracker.secrets import (
+from tiqets_tracker.secret_store import (
     WEBHOOK_KEYS_CACHE_SECONDS,
     clear_secret_cache,
     load_webhook_keys,

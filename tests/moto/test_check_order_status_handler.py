@@ -23,7 +23,7 @@ from tests.lambda_context import lambda_context
 from tests.tracking_table import create_tracking_table
 from tiqets_tracker.aws import forget_clients
 from tiqets_tracker.errors import InvalidExecutionInputError, TiqetsRequestRejectedError
-from tiqets_tracker.secrets import clear_secret_cache
+from tiqets_tracker.secret_store import clear_secret_cache
 from tiqets_tracker.timestamps import format_timestamp
 from tiqets_tracker_local.simulator import TiqetsSimulator
 

@@ -22,7 +22,7 @@ from tiqets_tracker.callback_requests import (
 )
 from tiqets_tracker.callback_urls import callback_url, verify_callback
 from tiqets_tracker.errors import ConfigurationError
-from tiqets_tracker.secrets import load_webhook_keys
+from tiqets_tracker.secret_store import load_webhook_keys
 
 pytestmark = pytest.mark.unit
 

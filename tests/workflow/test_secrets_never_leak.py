@@ -349,7 +349,7 @@ def test_no_log_record_of_this_project_contains_a_key_or_a_task_token(leak_run: 
 def test_no_debug_record_of_any_library_contains_the_api_key_or_the_signing_key(
     leak_run: Run,
 ) -> None:
-    # secrets.py silences botocore's body loggers while a secret is fetched: at DEBUG, the
+    # secret_store.py silences botocore's body loggers while a secret is fetched: at DEBUG, the
     # records of botocore, urllib3 and moto must not show either key either.
     assert any(r["logger"].startswith("botocore") for r in leak_run.records)
     assert found(leak_run.key_needles(), json.dumps(leak_run.records)) == []

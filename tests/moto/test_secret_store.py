@@ -16,7 +16,7 @@ from moto import mock_aws
 
 from tests.conftest import use_fake_aws
 from tiqets_tracker.errors import ConfigurationError
-from tiqets_tracker.secrets import API_KEY_CACHE_SECONDS, clear_secret_cache, load_api_key
+from tiqets_tracker.secret_store import API_KEY_CACHE_SECONDS, clear_secret_cache, load_api_key
 
 pytestmark = pytest.mark.moto
 

@@ -15,6 +15,9 @@ the state machine retries and the webhook answers with 503; every other failure 
 is wrong with the value's shape) and carries no chained exception. While a value is being fetched,
 botocore's debug log of raw response bodies (which would contain the value) is suppressed;
 `aws_bodies_unlogged()` offers the same to code whose AWS calls carry other secrets (task tokens).
+
+Named secret_store rather than secrets so that it never stands in for the standard library's
+`secrets` module, which the local stack and the tests import beside it.
 """
 
 from __future__ import annotations

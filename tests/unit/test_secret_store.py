@@ -1,12 +1,12 @@
 """Loading the Tiqets API key: a source that names nothing is refused before any AWS call.
-Loading it from Secrets Manager (on moto): tests/moto/test_secrets.py."""
+Loading it from Secrets Manager (on moto): tests/moto/test_secret_store.py."""
 
 from __future__ import annotations
 
 import pytest
 
 from tiqets_tracker.errors import ConfigurationError
-from tiqets_tracker.secrets import load_api_key
+from tiqets_tracker.secret_store import load_api_key
 
 pytestmark = pytest.mark.unit
 
