@@ -8,14 +8,12 @@ import base64
 import json
 import logging
 import traceback
-from collections.abc import Iterator
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from tests.callback_support import WEBHOOK_URL, signature_of
-from tests.conftest import use_fake_aws
+from tests.moto.conftest import REGION
 from tiqets_tracker.callback_urls import callback_url, callback_url_for_order, verify_callback
 from tiqets_tracker.errors import ConfigurationError
 from tiqets_tracker.secret_store import (
@@ -26,7 +24,6 @@ from tiqets_tracker.secret_store import (
 
 pytestmark = pytest.mark.moto
 
-REGION = "eu-west-1"
 SECRET_NAME = "tiqets-tracker/webhook-keys"
 # Key texts that occur nowhere else, so finding one anywhere means it leaked.
 CURRENT_TEXT = "cur-Zq8wX2vN5tR7yU1iO3pA6sD9fG4hJ0kL"
@@ -34,15 +31,6 @@ PREVIOUS_TEXT = "prev-Mn7bV4cX1zL8kJ5hG2fD9sA6pO3iU0yT"
 
 
 # -- loading the keys ------------------------------------------------------------------------
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    use_fake_aws(monkeypatch, REGION)
-    clear_secret_cache()
-    with mock_aws():
-        yield
-    clear_secret_cache()
 
 
 def store_keys(value: object, name: str = SECRET_NAME) -> None:

@@ -11,20 +11,19 @@ import logging
 import sys
 import traceback
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 import boto3
 import pytest
 from moto import mock_aws
 
+from tests.check_states import first_check_state
 from tests.conftest import use_fake_aws
 from tests.lambda_context import lambda_context
 from tests.tracking_table import create_tracking_table
 from tiqets_tracker.aws import forget_clients
 from tiqets_tracker.errors import InvalidExecutionInputError, TiqetsRequestRejectedError
 from tiqets_tracker.secret_store import clear_secret_cache
-from tiqets_tracker.timestamps import format_timestamp
 from tiqets_tracker_local.simulator import TiqetsSimulator
 
 if TYPE_CHECKING:
@@ -104,31 +103,6 @@ def new_order(simulator: TiqetsSimulator, scenario: str) -> str:
     return order_id
 
 
-def first_check_event(order_id: str) -> dict[str, Any]:
-    """What PrepareTracking hands to the first check, with the template's default settings."""
-    return {
-        "order": {
-            "order_reference_id": order_id,
-            "lang": "en",
-            "external_reference": "shop-order-42",
-            "placed_at": format_timestamp(datetime.now(UTC) - timedelta(seconds=5)),
-        },
-        "checks_made": 0,
-        "status": None,
-        "outcome": None,
-        "webhooks_seen": 0,
-        "voucher": None,
-        "failure": None,
-        "settings": {
-            "backoff_base_seconds": "",
-            "backoff_cap_seconds": "",
-            "deadline_seconds": "",
-            "webhook_enabled": "false",
-            "retry_budget": "",
-        },
-    }
-
-
 def record(dynamodb: DynamoDBClient, order_id: str) -> dict[str, Any]:
     item = dynamodb.get_item(TableName=TABLE, Key={"order_reference_id": {"S": order_id}})
     assert "Item" in item, f"no tracking record for {order_id}"
@@ -147,7 +121,7 @@ def test_pending_order_comes_back_with_a_polling_wait(
 ) -> None:
     order_id = new_order(simulator, "always_pending")
 
-    state = handler(first_check_event(order_id))
+    state = handler(first_check_state(order_id))
 
     assert state["status"] == "pending"
     assert state["outcome"] is None
@@ -168,7 +142,7 @@ def test_returned_state_is_the_next_check_input(
 ) -> None:
     order_id = new_order(simulator, "always_pending")
 
-    first = handler(first_check_event(order_id))
+    first = handler(first_check_state(order_id))
     second = handler(json.loads(json.dumps(first)))
 
     assert second["checks_made"] == 2
@@ -182,7 +156,7 @@ def test_done_order_comes_back_with_tickets_ready_and_the_voucher_url(
 ) -> None:
     order_id = new_order(simulator, "instant")
 
-    state = handler(first_check_event(order_id))
+    state = handler(first_check_state(order_id))
 
     assert state["status"] == "done"
     assert state["outcome"] == "TicketsReady"
@@ -210,7 +184,7 @@ def test_wrong_api_key_is_a_rejected_request(
     order_id = new_order(simulator, "instant")
 
     with pytest.raises(TiqetsRequestRejectedError) as caught:
-        handler(first_check_event(order_id))
+        handler(first_check_state(order_id))
 
     assert caught.value.status_code == 401
     assert str(caught.value) == "Tiqets answered HTTP 401 (the API key was refused)"
@@ -275,8 +249,8 @@ def run_every_kind_of_check(
     caplog.set_level(logging.DEBUG)
     seen: list[str] = []
 
-    seen.append(json.dumps(handler(first_check_event(new_order(simulator, "always_pending")))))
-    seen.append(json.dumps(handler(first_check_event(new_order(simulator, "instant")))))
+    seen.append(json.dumps(handler(first_check_state(new_order(simulator, "always_pending")))))
+    seen.append(json.dumps(handler(first_check_state(new_order(simulator, "instant")))))
     malformed: list[object] = [[], {"order": {"order_reference_id": "../etc"}, "settings": {}}]
     for event in malformed:
         with pytest.raises(InvalidExecutionInputError) as refused:
@@ -284,7 +258,7 @@ def run_every_kind_of_check(
         seen.append("".join(traceback.format_exception(refused.value)))
     monkeypatch.setenv("TIQETS_API_KEY_SECRET", WRONG_SECRET_NAME)
     with pytest.raises(TiqetsRequestRejectedError) as rejected:
-        handler(first_check_event(new_order(simulator, "instant")))
+        handler(first_check_state(new_order(simulator, "instant")))
     seen.append("".join(traceback.format_exception(rejected.value)))
     seen.append(repr(rejected.value.args))
 
@@ -325,7 +299,7 @@ def test_each_check_is_counted_per_status_seen_in_an_emf_metric(
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
     order_id = new_order(simulator, "always_pending")
 
-    handler(first_check_event(order_id))
+    handler(first_check_state(order_id))
 
     emf = [
         json.loads(line)

@@ -5,35 +5,23 @@ from __future__ import annotations
 import json
 import logging
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
-from tests.conftest import use_fake_aws
+from tests.moto.conftest import REGION
 from tiqets_tracker.errors import ConfigurationError
 from tiqets_tracker.secret_store import API_KEY_CACHE_SECONDS, clear_secret_cache, load_api_key
 
 pytestmark = pytest.mark.moto
 
-REGION = "eu-west-1"
 SECRET_NAME = "tiqets-tracker/api-key"
 # A value that occurs nowhere else, so finding it anywhere means it leaked.
 API_KEY = "tq-live-7f3a9c1e5b2d4068a1c3e5f7091b2d4f"
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    use_fake_aws(monkeypatch, REGION)
-    # Powertools caches values (and its boto3 clients) across tests: start and end clean.
-    clear_secret_cache()
-    with mock_aws():
-        yield
-    clear_secret_cache()
 
 
 def secretsmanager() -> Any:

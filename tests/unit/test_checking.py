@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.check_states import first_check_state
 from tiqets_tracker.checking import (
     DEFAULT_AWS_RETRY_PAUSE,
     CheckResult,
@@ -194,30 +195,19 @@ def tickets(status: OrderStatus) -> Tickets:
     )
 
 
+POLLING_SETTINGS = {
+    "backoff_base_seconds": "60",
+    "backoff_cap_seconds": "600",
+    "deadline_seconds": "86400",
+    "webhook_enabled": "false",
+    "retry_budget": "3",
+}
+
+
 def tracker_state(**changes: Any) -> dict[str, Any]:
     """The state as PrepareTracking builds it (explicit settings: polling from 60 s up to
     600 s, a 24-hour deadline, 3 failures in a row tolerated), with `changes` applied."""
-    state: dict[str, Any] = {
-        "order": {
-            "order_reference_id": ORDER_ID,
-            "lang": "en",
-            "external_reference": "shop-order-42",
-            "placed_at": format_timestamp(PLACED_AT),
-        },
-        "checks_made": 0,
-        "status": None,
-        "outcome": None,
-        "webhooks_seen": 0,
-        "voucher": None,
-        "failure": None,
-        "settings": {
-            "backoff_base_seconds": "60",
-            "backoff_cap_seconds": "600",
-            "deadline_seconds": "86400",
-            "webhook_enabled": "false",
-            "retry_budget": "3",
-        },
-    }
+    state = first_check_state(ORDER_ID, placed_at=PLACED_AT, settings=POLLING_SETTINGS)
     state.update(changes)
     return state
 

@@ -10,14 +10,13 @@ import sys
 import threading
 import tomllib
 import warnings
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest import mock
 
 import pytest
 from botocore.exceptions import ClientError
 
-from tiqets_tracker.timestamps import format_timestamp
+from tests.check_states import first_check_state
 from tiqets_tracker_local import lambdas, moto_seams
 from tiqets_tracker_local.aws_faults import AwsCall, AwsFaults
 from tiqets_tracker_local.simulator import TiqetsSimulator
@@ -91,31 +90,6 @@ def test_two_concurrent_updates_of_one_record_both_apply_like_aws(stack: LocalSt
     assert record["Item"]["n"] == {"N": "2"}
 
 
-def first_check_event(order_id: str) -> dict[str, Any]:
-    """What PrepareTracking hands to an order's first status check (default settings)."""
-    return {
-        "order": {
-            "order_reference_id": order_id,
-            "lang": "en",
-            "external_reference": f"shop-{order_id}",
-            "placed_at": format_timestamp(datetime.now(UTC) - timedelta(seconds=5)),
-        },
-        "checks_made": 0,
-        "status": None,
-        "outcome": None,
-        "webhooks_seen": 0,
-        "voucher": None,
-        "failure": None,
-        "settings": {
-            "backoff_base_seconds": "",
-            "backoff_cap_seconds": "",
-            "deadline_seconds": "",
-            "webhook_enabled": "false",
-            "retry_budget": "",
-        },
-    }
-
-
 def test_concurrent_invocations_of_a_handler_each_have_their_own_metrics_like_aws(
     stack: LocalStack, tiqets: TiqetsSimulator, order_id: str
 ) -> None:
@@ -147,7 +121,7 @@ def test_concurrent_invocations_of_a_handler_each_have_their_own_metrics_like_aw
         metrics_at_start.append((dict(provider.metric_set), dict(provider.dimension_set)))
 
     def invoke(order: str) -> None:
-        answers[order] = lambdas.invoke_registered(check, first_check_event(order))
+        answers[order] = lambdas.invoke_registered(check, first_check_state(order))
 
     with AwsFaults() as faults, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
