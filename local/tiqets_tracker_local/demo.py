@@ -19,8 +19,8 @@ from typing import TextIO
 from tiqets_tracker_local.scenarios import (
     DEMO_PACE,
     OrderProgress,
-    Tracker,
     demo_orders,
+    local_trackers,
     problems,
     render_table,
     run_scenarios,
@@ -60,18 +60,7 @@ class Demo:
         ):
             self.say(f"local stack up; Tiqets simulator at {tiqets.base_url}")
             self.say(f"webhook endpoint at {webhook.url}")
-            webhook_tracker = Tracker(
-                state_machine_arn=stack.state_machine_arn,
-                tracking_table_name=stack.tracking_table_name,
-                client=stack.client,
-                webhook_url=webhook.url,
-                webhook_signing_key=stack.webhook_signing_key.encode(),
-            )
-            polling_tracker = Tracker(
-                state_machine_arn=stack.state_machine(**DEMO_PACE.polling_parameters),
-                tracking_table_name=stack.tracking_table_name,
-                client=stack.client,
-            )
+            webhook_tracker, polling_tracker = local_trackers(stack, webhook.url, DEMO_PACE)
             progress = run_scenarios(
                 demo_orders(),
                 webhook=webhook_tracker,

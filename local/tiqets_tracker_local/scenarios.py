@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from tiqets_tracker.callback_urls import callback_url
 
 from .simulator import Fault, Scenario
-from .stack import FINISHED_STATUSES
+from .stack import FINISHED_STATUSES, LocalStack
 from .subscriber import OutcomeEvent
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "TiqetsSide",
     "Tracker",
     "demo_orders",
+    "local_trackers",
     "problems",
     "render_table",
     "run_scenarios",
@@ -205,6 +206,25 @@ class Tracker:
     def object_bytes(self, bucket: str, key: str) -> bytes:
         body: bytes = self.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
         return body
+
+
+def local_trackers(stack: LocalStack, webhook_url: str, pace: Pace) -> tuple[Tracker, Tracker]:
+    """The two deployments the scenarios need, on one local stack: its own state machine (built
+    with `pace.webhook_parameters`) with callbacks to `webhook_url`, and a second state machine
+    with `pace.polling_parameters`. Both share the stack's table, bucket and buses."""
+    webhook = Tracker(
+        state_machine_arn=stack.state_machine_arn,
+        tracking_table_name=stack.tracking_table_name,
+        client=stack.client,
+        webhook_url=webhook_url,
+        webhook_signing_key=stack.webhook_signing_key.encode(),
+    )
+    polling = Tracker(
+        state_machine_arn=stack.state_machine(**pace.polling_parameters),
+        tracking_table_name=stack.tracking_table_name,
+        client=stack.client,
+    )
+    return webhook, polling
 
 
 @dataclass

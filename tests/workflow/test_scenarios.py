@@ -18,8 +18,8 @@ from tiqets_tracker_local.remote_simulator import OrderBook, RemoteTiqets, clock
 from tiqets_tracker_local.scenarios import (
     DEMO_PACE,
     Pace,
-    Tracker,
     demo_orders,
+    local_trackers,
     problems,
     render_table,
     run_scenarios,
@@ -83,18 +83,7 @@ def test_every_scenario_ends_as_it_says_with_tiqets_behind_a_function_url(
         )
         monkeypatch.setenv(remote_simulator.ORDER_TABLE_ENV, "simulated-orders")
         monkeypatch.setenv(remote_simulator.API_KEY_SECRET_ENV, stack.api_key_secret_name)
-        tracker = Tracker(
-            state_machine_arn=stack.state_machine_arn,
-            tracking_table_name=stack.tracking_table_name,
-            client=stack.client,
-            webhook_url=webhook.url,
-            webhook_signing_key=stack.webhook_signing_key.encode(),
-        )
-        polling = Tracker(
-            state_machine_arn=stack.state_machine(**TEST_PACE.polling_parameters),
-            tracking_table_name=stack.tracking_table_name,
-            client=stack.client,
-        )
+        tracker, polling = local_trackers(stack, webhook.url, TEST_PACE)
         offset = clock_offset(_json, base_url)
         with RemoteTiqets(
             OrderBook("simulated-orders", dynamodb),
