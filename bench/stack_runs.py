@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 import urllib.request
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,18 +21,14 @@ if str(ROOT / "functions") not in sys.path:
     sys.path[:0] = [str(ROOT / "functions"), str(ROOT / "local"), str(ROOT)]
 
 from bench.common import median, percentile, table  # noqa: E402
-from bench.policy_model import (  # noqa: E402
+from bench.schedule_model import (  # noqa: E402
     TRANSITIONS_DONE_FIRST_CHECK,
     TRANSITIONS_PER_ROUND,
     TRANSITIONS_TIMEOUT_FIRST_CHECK,
 )
-from tiqets_tracker.backoff import (  # noqa: E402
-    POLLING_PROFILE,
-    WEBHOOK_PROFILE,
-    next_check,
-    seeded_rng,
-)
+from tiqets_tracker.check_schedule import check_phase, next_check  # noqa: E402
 from tiqets_tracker.timestamps import format_timestamp  # noqa: E402
+from tiqets_tracker.tracking_settings import TrackingSettings  # noqa: E402
 
 API_KEY = "sk-bench-5d1e"
 
@@ -68,23 +64,26 @@ VERIFY_CASES = (
 def model_checks(
     case: VerifyCase, order_id: str, placed_at: datetime, fulfilled: float | None
 ) -> tuple[int, bool]:
-    """The model's Tiqets calls and whether it ends done, with the execution's real rng."""
-    profile = WEBHOOK_PROFILE if case.webhook else POLLING_PROFILE
-    policy = replace(
-        profile, base_seconds=case.base, cap_seconds=case.cap, deadline_seconds=case.deadline
-    )
-    placed = format_timestamp(placed_at)
+    """The model's Tiqets calls and whether it ends done, with the execution's real jitter."""
+    schedule = TrackingSettings.from_raw(
+        {
+            "webhook_enabled": "true" if case.webhook else "false",
+            "backoff_base_seconds": case.base,
+            "backoff_cap_seconds": case.cap,
+            "deadline_seconds": case.deadline,
+        }
+    ).schedule
+    phase = check_phase(order_id, format_timestamp(placed_at))
     offset = 0
     made = 1
     while True:
         if fulfilled is not None and offset >= fulfilled:
             return made, True
         decision = next_check(
-            policy,
+            schedule,
             placed_at=placed_at,
             checked_at=placed_at + timedelta(seconds=offset),
-            checks_made=made,
-            rng=seeded_rng(order_id, placed, made),
+            phase=phase,
         )
         if decision.wait_seconds is None:
             return made, False

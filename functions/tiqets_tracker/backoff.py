@@ -1,27 +1,20 @@
-"""When to check an order's status again: capped exponential back-off with jitter, bounded by a
-deadline counted from the moment the order was placed.
+"""How long to wait after a check that failed for a retryable reason (429, 5xx, a timeout):
+capped exponential back-off with jitter, honouring Retry-After, bounded by a deadline counted
+from the moment the order was placed. The waits between successful checks follow the check
+schedule (check_schedule.py); this is about the API's health, not about the order.
 
 Pure functions, standard library only, no I/O and no clock: the caller passes the times and a
 `random.Random`, so every decision can be replayed (see `seeded_rng`).
 
-The shape of a tracked order's checks (the caller makes the first check at once):
-
-    check 1 at placement, wait w1, check 2, wait w2, ..., check k at the deadline, stop.
-
-- The nominal wait after the n-th check is `min(cap, base * multiplier ** (n - 1))`.
+- The nominal wait after the n-th failure in a row is `min(cap, base * multiplier ** (n - 1))`.
 - Jitter lowers it to `w - jitter_ratio * w * u` with `u` uniform in [0, 1): 1.0 is "full
-  jitter" (uniform in (0, w]), 0.0 is none. Jitter spreads the checks of many orders placed at
-  the same moment so they do not hit the Tiqets API in lock-step.
+  jitter" (uniform in (0, w]), 0.0 is none. Jitter spreads the retries of many orders that
+  failed at the same moment so they do not hit the Tiqets API in lock-step.
 - Waits are whole seconds (a Step Functions `Wait` takes integer seconds): rounded up, never
-  below 1 second and never above the cap.
+  below 1 second and never above the cap (or a longer Retry-After).
 - Never past the deadline: a wait that would reach or pass the deadline, or would leave less
-  than one second before it, is cut short so that one final check lands at the deadline. After
-  that check the deadline has been reached and there are no more waits.
-
-Times measured in whole seconds (as in `schedule`) put the final check exactly at the deadline.
-With sub-second times the cut wait is `ceil(remaining)`, so the final check lands at most one
-second after the deadline; it never lands earlier than the deadline unless the cap forbids the
-rounded-up wait (then one more 1-second wait follows, still within a second of the deadline).
+  than one second before it, is cut short so that one final check lands at the deadline (at
+  most a second after it with sub-second times). After that check there are no more waits.
 """
 
 from __future__ import annotations
@@ -30,16 +23,12 @@ import hashlib
 import math
 import random
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 __all__ = [
     "MAX_POLICY_SECONDS",
-    "POLLING_PROFILE",
-    "WEBHOOK_PROFILE",
     "BackoffPolicy",
     "NextCheck",
-    "next_check",
-    "schedule",
     "seeded_rng",
     "wait_after_failure",
 ]
@@ -49,8 +38,6 @@ _ONE_MICROSECOND = timedelta(microseconds=1)
 # Floating-point noise tolerated before rounding a wait up: 10 * 1.1 is 11.000000000000002 in
 # binary floating point, and must give 11 seconds, not 12.
 _ROUNDING_TOLERANCE = 1e-9
-# The moment `schedule` places its simulated order at. Any whole-second, timezone-aware instant.
-_SIMULATION_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 # No duration of a policy may exceed this: a Standard Step Functions execution lasts at most one
 # year, and the bound keeps every computation far from float and datetime overflow.
 MAX_POLICY_SECONDS = 366 * 86_400
@@ -58,16 +45,16 @@ MAX_POLICY_SECONDS = 366 * 86_400
 
 @dataclass(frozen=True)
 class BackoffPolicy:
-    """How long to wait between checks of one order, and for how long to keep checking."""
+    """How long to wait between retries of a failing check, and until when."""
 
     base_seconds: int
-    """The first wait (after the first check), before jitter. At least 1."""
+    """The wait after the first failure, before jitter. At least 1."""
     cap_seconds: int
     """No wait exceeds this. At least `base_seconds`."""
     deadline_seconds: int
     """Tracking ends this long after the order was placed. At least 1."""
     multiplier: float = 2.0
-    """Growth of the nominal wait per check. At least 1.0 (1.0 is a fixed interval)."""
+    """Growth of the nominal wait per failure in a row. At least 1.0 (1.0 is a fixed interval)."""
     jitter_ratio: float = 1.0
     """Share of each wait that is randomised downwards, in [0, 1]: 1.0 is full jitter, 0 none."""
 
@@ -130,61 +117,6 @@ class NextCheck:
             raise ValueError("reaches_deadline describes a wait; there is none after the deadline")
 
 
-# Default profiles. Template parameters override them; these are the Tiqets guidance in numbers.
-#
-# Polling only (webhook disabled). Tiqets asks for exponential back-off or a 5-10 minute
-# interval, for at most 24 hours, and says most orders are fulfilled at once and the rest
-# typically within 30 minutes. So: start at 1 minute and grow by 1.5 (60, 90, 135, 203, 304,
-# 456 s: seven checks in the first 21 minutes, where most late orders finish), then settle at the
-# 10-minute end of Tiqets' interval until the 24-hour deadline. 10% jitter keeps every wait in
-# Tiqets' 5-10 minute band (540-600 s) while spreading orders placed together. An order that
-# never finishes is checked about 157 times (149 without jitter, at most 165 with the shortest
-# jittered waits).
-POLLING_PROFILE = BackoffPolicy(
-    base_seconds=60,
-    cap_seconds=600,
-    deadline_seconds=86_400,
-    multiplier=1.5,
-    jitter_ratio=0.1,
-)
-# Webhook enabled. The webhook ends a wait the moment the order changes, so polling is only the
-# safety net for a webhook that never comes: start at 10 minutes, double, stay at one hour.
-# An order that never finishes is checked 28-30 times.
-WEBHOOK_PROFILE = BackoffPolicy(
-    base_seconds=600,
-    cap_seconds=3_600,
-    deadline_seconds=86_400,
-    multiplier=2.0,
-    jitter_ratio=0.1,
-)
-
-
-def next_check(
-    policy: BackoffPolicy,
-    *,
-    placed_at: datetime,
-    checked_at: datetime,
-    checks_made: int,
-    rng: random.Random,
-) -> NextCheck:
-    """Decide the wait after a check made at `checked_at`, the `checks_made`-th for an order
-    placed at `placed_at` (0 is read as 1). Both datetimes must be timezone-aware; a check time
-    before the placement (clock skew) counts as the placement time.
-
-    Draws exactly one number from `rng` unless the deadline has already been reached.
-    """
-    if checks_made < 0:
-        raise ValueError(f"checks_made must not be negative, got {checks_made}")
-    return _decide(
-        policy,
-        placed_at=placed_at,
-        checked_at=checked_at,
-        attempt=checks_made,
-        rng=rng,
-        at_least_seconds=None,
-    )
-
-
 def wait_after_failure(
     policy: BackoffPolicy,
     *,
@@ -196,7 +128,10 @@ def wait_after_failure(
 ) -> NextCheck:
     """Decide the wait after a check that failed for a retryable reason (429, 5xx, timeout).
 
-    The back-off is computed as for checks, with n = `consecutive_failures` (0 is read as 1).
+    The nominal wait is `min(cap, base * multiplier ** (n - 1))` with n = `consecutive_failures`
+    (0 is read as 1). Both datetimes must be timezone-aware; a check time before the placement
+    (clock skew) counts as the placement time. Draws one number from `rng` unless the deadline
+    has already been reached.
     A `retry_after_seconds` from Tiqets' Retry-After header is honoured: the wait is at least
     that long (rounded up), even beyond the cap, since the server knows best. The deadline wins
     over everything: the wait is still cut so the final check lands at the deadline.
@@ -221,35 +156,6 @@ def wait_after_failure(
         rng=rng,
         at_least_seconds=at_least,
     )
-
-
-def schedule(
-    policy: BackoffPolicy,
-    *,
-    checks: int | None = None,
-    rng: random.Random,
-) -> list[int]:
-    """Simulate an order that never finishes: the offsets, in seconds after placement, of every
-    check from the first (at 0) to the final one at the deadline. `checks` stops the simulation
-    after that many checks (for a quick look at the start of a long schedule).
-
-    Every wait is at least 1 second, so the list has at most `deadline_seconds + 1` entries.
-    """
-    if checks is not None and checks < 1:
-        raise ValueError(f"checks must be at least 1, got {checks}")
-    offsets = [0]
-    while checks is None or len(offsets) < checks:
-        decision = next_check(
-            policy,
-            placed_at=_SIMULATION_EPOCH,
-            checked_at=_SIMULATION_EPOCH + timedelta(seconds=offsets[-1]),
-            checks_made=len(offsets),
-            rng=rng,
-        )
-        if decision.wait_seconds is None:
-            break
-        offsets.append(offsets[-1] + decision.wait_seconds)
-    return offsets
 
 
 def seeded_rng(*parts: str | int) -> random.Random:
@@ -316,7 +222,7 @@ def _jittered_wait(policy: BackoffPolicy, *, attempt: int, rng: random.Random) -
 
 
 def _nominal_wait(policy: BackoffPolicy, attempt: int) -> float:
-    """`min(cap, base * multiplier ** (n - 1))` for the n-th check, without float overflow."""
+    """`min(cap, base * multiplier ** (n - 1))` for the n-th failure, without float overflow."""
     exponent = max(attempt, 1) - 1
     base = float(policy.base_seconds)
     cap = float(policy.cap_seconds)

@@ -8,8 +8,9 @@ The state machine hands in the tracker state and routes on what comes back:
   again.
 
 Retryable Tiqets failures do not leave this function until `retry_budget` consecutive failures
-are spent: the next wait follows the back-off and honours Retry-After, and a webhook can still
-end it early. Permanent failures raise `TiqetsRequestRejectedError` at once.
+are spent: the next wait follows the failure back-off (backoff.py) and honours Retry-After, and
+a webhook can still end it early. Otherwise the next wait is until the order's next check time
+(check_schedule.py). Permanent failures raise `TiqetsRequestRejectedError` at once.
 
 A `done` order's informational fields are staged beside its voucher (information.py), and only
 their key travels in the state, which Step Functions caps at 256 KB.
@@ -19,17 +20,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from tiqets_tracker.backoff import (
-    BackoffPolicy,
-    NextCheck,
-    next_check,
-    seeded_rng,
-    wait_after_failure,
-)
+from tiqets_tracker.backoff import NextCheck, seeded_rng, wait_after_failure
+from tiqets_tracker.check_schedule import check_phase, next_check
 from tiqets_tracker.errors import (
     InvalidExecutionInputError,
     TiqetsRequestRejectedError,
@@ -46,31 +42,17 @@ from tiqets_tracker.tracking_settings import TrackingSettings
 logger = logging.getLogger(__name__)
 
 
-# A Tiqets failure is about the API's health, not about how the order waits: retries never go
-# slower than polling would (a webhook-mode safety net of an hour would leave a 503 unretried
-# for too long).
-FAILURE_RETRY_BASE_SECONDS = 60
-FAILURE_RETRY_CAP_SECONDS = 600
-
-
-def failure_retry_policy(policy: BackoffPolicy) -> BackoffPolicy:
-    base = min(policy.base_seconds, FAILURE_RETRY_BASE_SECONDS)
-    return replace(
-        policy,
-        base_seconds=base,
-        cap_seconds=max(base, min(policy.cap_seconds, FAILURE_RETRY_CAP_SECONDS)),
-    )
-
-
 # Authentic webhooks that end a wait early, per execution. Tiqets sends one per status change
 # and retries it at most four times, so real orders stay far below this; past it (a flood
 # through a leaked callback URL) the execution stops parking on a token, and re-checks after a
-# raced write wait the back-off instead of a short pause. Every loop is then paced by the
-# back-off, which bounds the execution history (Step Functions stops at 25,000 events).
+# raced write wait for the next check time instead of a short pause. Every loop then moves on to
+# the schedule's next check time, so there are at most about as many loops as the schedule has
+# checks (tracking_settings.MAX_CHECKS), which bounds the execution history (Step Functions stops
+# at 25,000 events).
 EARLY_WAKEUP_BUDGET = 20
 RECHECK_PAUSE_SECONDS = 2
 # The pause after an AWS failure: the template's default, and the longest the state may carry
-# (the longest back-off base).
+# (the largest BackoffBaseSeconds).
 DEFAULT_AWS_RETRY_PAUSE = 60
 MAX_AWS_RETRY_PAUSE = 86_400
 
@@ -149,7 +131,7 @@ def check_order(
     early_wakeups = _count(tracker_state.get("early_wakeups"), "early_wakeups") + int(
         _woken_early(tracker_state, now)
     )
-    rng = seeded_rng(order.order_reference_id, format_timestamp(order.placed_at), checks_made)
+    retry_rng = seeded_rng(order.order_reference_id, format_timestamp(order.placed_at), checks_made)
 
     execution_arn = _execution_arn(tracker_state.get("execution_arn"))
     aws_retry_pause = _aws_retry_pause_seconds(tracker_state.get("aws_retry_pause_seconds"))
@@ -188,12 +170,12 @@ def check_order(
                 retry_after_seconds=error.retry_after_seconds,
             ) from None
         wait = wait_after_failure(
-            failure_retry_policy(settings.policy),
+            settings.failure_retry,
             placed_at=order.placed_at,
             checked_at=now,
             consecutive_failures=consecutive_failures,
             retry_after_seconds=error.retry_after_seconds,
-            rng=rng,
+            rng=retry_rng,
         )
         status = (
             OrderStatus(previous_status)
@@ -241,7 +223,10 @@ def check_order(
                 order.order_reference_id, order.lang, tickets.information
             )
     wait = next_check(
-        settings.policy, placed_at=order.placed_at, checked_at=now, checks_made=checks_made, rng=rng
+        settings.schedule,
+        placed_at=order.placed_at,
+        checked_at=now,
+        phase=check_phase(order.order_reference_id, format_timestamp(order.placed_at)),
     )
     return _plan(
         state,
@@ -335,5 +320,7 @@ def _pacing(settings: TrackingSettings, wait: NextCheck, early_wakeups: int) -> 
         "wake_on_webhook": settings.webhook_enabled and within_budget,
         "recheck_pause_seconds": RECHECK_PAUSE_SECONDS
         if within_budget
-        else max(RECHECK_PAUSE_SECONDS, wait.wait_seconds or settings.policy.cap_seconds),
+        else max(
+            RECHECK_PAUSE_SECONDS, wait.wait_seconds or settings.schedule.longest_wait_seconds
+        ),
     }

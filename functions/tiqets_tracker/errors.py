@@ -19,8 +19,9 @@ class TiqetsUnavailableError(TiqetsTrackerError):
     """Tiqets could not answer now, but may later: 429, 5xx, timeouts, dropped connections,
     or an answer we could not read.
 
-    The status check absorbs these and tries again on its back-off; it raises this error to the
-    state machine only when the retry budget is spent, which ends the order in `TrackingFailed`.
+    The status check absorbs these and tries again after its failure back-off; it raises this
+    error to the state machine only when the retry budget is spent, which ends the order in
+    `TrackingFailed`.
     """
 
     def __init__(self, reason: str, *, retry_after_seconds: float | None = None) -> None:

@@ -121,13 +121,14 @@ def _add_track(commands: argparse._SubParsersAction[_Parser]) -> None:
         "--backoff-base",
         type=_seconds,
         metavar="SECONDS",
-        help="first wait after a pending check (default: 60 polling, 600 with the webhook)",
+        help="spacing of checks while fulfilment is likeliest (default: 45 polling, 176 with "
+        "the webhook)",
     )
     parser.add_argument(
         "--backoff-cap",
         type=_seconds,
         metavar="SECONDS",
-        help="longest wait between checks (default: 600 polling, 3600 with the webhook)",
+        help="longest wait between checks (default: 900 polling, 5400 with the webhook)",
     )
     parser.add_argument(
         "--deadline",

@@ -128,8 +128,9 @@ def test_pending_order_comes_back_with_a_polling_wait(
     assert state["outcome_already_announced"] is False
     assert state["checks_made"] == 1
     assert state["webhooks_seen"] == 0
-    # The polling profile's first wait: 60 s less up to 10 % jitter.
-    assert 54 <= state["next_wait_seconds"] <= 60
+    # Placed 5 s ago; the polling profile's second check is at the end of the first minute,
+    # moved later by the order's jitter (at most a quarter of the 62 s wait after it).
+    assert 55 <= state["next_wait_seconds"] <= 55 + 16
     assert simulator.ticket_calls(order_id) == 1
     stored = record(dynamodb, order_id)
     assert stored["last_status"] == {"S": "pending"}

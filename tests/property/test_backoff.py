@@ -1,9 +1,10 @@
-"""Properties of the back-off policy that hold for every valid policy, time and check count."""
+"""Properties of the back-off after failures that hold for every valid policy, time and failure
+count."""
 
 from __future__ import annotations
 
-import itertools
 import math
+import random
 from datetime import UTC, datetime, timedelta, timezone
 from fractions import Fraction
 
@@ -15,8 +16,6 @@ from tiqets_tracker.backoff import (
     MAX_POLICY_SECONDS,
     BackoffPolicy,
     NextCheck,
-    next_check,
-    schedule,
     seeded_rng,
     wait_after_failure,
 )
@@ -25,7 +24,7 @@ pytestmark = pytest.mark.property
 
 # No per-example deadline: a slow, shared 2-core machine must not make these flaky.
 EXAMPLES = settings(max_examples=400, deadline=None)
-SCHEDULE_EXAMPLES = settings(max_examples=300, deadline=None)
+REPLAY_EXAMPLES = settings(max_examples=300, deadline=None)
 
 ONE_SECOND = timedelta(seconds=1)
 
@@ -60,16 +59,23 @@ def policies(draw: st.DrawFn, *, max_deadline: int = MAX_POLICY_SECONDS) -> Back
     return BackoffPolicy(base, cap, deadline, multiplier, jitter)
 
 
-@st.composite
-def small_policies(draw: st.DrawFn) -> BackoffPolicy:
-    """Policies whose schedules have at most a few thousand checks, to simulate them whole:
-    the base is at least 1/500 of the deadline."""
-    deadline = draw(st.integers(min_value=1, max_value=50_000))
-    base = draw(st.integers(min_value=math.ceil(deadline / 500), max_value=deadline + 3_600))
-    cap = draw(st.integers(min_value=base, max_value=base + 7_200))
-    multiplier = draw(st.one_of(st.just(1.0), st.floats(min_value=1.0, max_value=10.0)))
-    jitter = draw(st.one_of(st.sampled_from([0.0, 0.1, 1.0]), st.floats(0.0, 1.0)))
-    return BackoffPolicy(base, cap, deadline, multiplier, jitter)
+def failure_wait(
+    policy: BackoffPolicy,
+    *,
+    placed_at: datetime,
+    checked_at: datetime,
+    checks_made: int,
+    rng: random.Random,
+) -> NextCheck:
+    """The wait after the `checks_made`-th failure in a row, without Retry-After."""
+    return wait_after_failure(
+        policy,
+        placed_at=placed_at,
+        checked_at=checked_at,
+        consecutive_failures=checks_made,
+        retry_after_seconds=None,
+        rng=rng,
+    )
 
 
 def check_time(placed_at: datetime, offset_micros: int) -> datetime:
@@ -135,7 +141,7 @@ def test_a_wait_is_whole_seconds_within_the_cap_and_never_passes_the_deadline(
 ) -> None:
     policy, offset = policy_and_offset
     checked_at = check_time(placed_at, offset).astimezone(check_zone)
-    decision = next_check(
+    decision = failure_wait(
         policy,
         placed_at=placed_at,
         checked_at=checked_at,
@@ -169,7 +175,7 @@ def test_far_from_the_deadline_the_wait_is_the_nominal_wait_lowered_by_at_most_t
         policy.multiplier,
         policy.jitter_ratio,
     )
-    decision = next_check(
+    decision = failure_wait(
         roomy,
         placed_at=placed_at,
         checked_at=placed_at,
@@ -218,7 +224,7 @@ def test_a_wait_that_would_end_at_or_within_a_second_of_the_deadline_is_the_fina
     deadline_at = placed_at + timedelta(seconds=MAX_POLICY_SECONDS)
 
     def decide(remaining: timedelta) -> NextCheck:
-        return next_check(
+        return failure_wait(
             roomy,
             placed_at=placed_at,
             checked_at=deadline_at - remaining,
@@ -285,7 +291,7 @@ def test_without_jitter_the_waits_follow_the_capped_exponential_exactly(
 ) -> None:
     policy = BackoffPolicy(base, base + extra, MAX_POLICY_SECONDS, multiplier, 0.0)
     placed_at = datetime(2025, 1, 1, tzinfo=UTC)
-    decision = next_check(
+    decision = failure_wait(
         policy,
         placed_at=placed_at,
         checked_at=placed_at,
@@ -303,37 +309,7 @@ def test_without_jitter_the_waits_follow_the_capped_exponential_exactly(
         assert decision.wait_seconds == math.ceil(exact)
 
 
-@SCHEDULE_EXAMPLES
-@given(policy=small_policies(), seed=seeds)
-def test_a_schedule_starts_at_once_rises_strictly_and_ends_with_one_check_at_the_deadline(
-    policy: BackoffPolicy, seed: int
-) -> None:
-    offsets = schedule(policy, rng=seeded_rng(seed))
-    gaps = [later - earlier for earlier, later in itertools.pairwise(offsets)]
-    assert offsets[0] == 0
-    assert offsets[-1] == policy.deadline_seconds
-    assert all(offset < policy.deadline_seconds for offset in offsets[:-1])
-    assert all(1 <= gap <= policy.cap_seconds for gap in gaps)
-    assert len(offsets) <= policy.deadline_seconds + 1
-
-
-@SCHEDULE_EXAMPLES
-@given(policy=small_policies(), seed=seeds, checks=st.integers(min_value=1, max_value=50))
-def test_a_limited_schedule_is_the_start_of_the_whole_schedule(
-    policy: BackoffPolicy, seed: int, checks: int
-) -> None:
-    whole = schedule(policy, rng=seeded_rng(seed))
-    start = schedule(policy, checks=checks, rng=seeded_rng(seed))
-    assert start == whole[:checks]
-
-
-@SCHEDULE_EXAMPLES
-@given(policy=small_policies(), seed=seeds)
-def test_the_same_seed_gives_the_same_schedule(policy: BackoffPolicy, seed: int) -> None:
-    assert schedule(policy, rng=seeded_rng(seed)) == schedule(policy, rng=seeded_rng(seed))
-
-
-@EXAMPLES
+@REPLAY_EXAMPLES
 @given(
     policy=policies(),
     placed_at=placements,
@@ -346,7 +322,7 @@ def test_the_same_seed_gives_the_same_wait(
 ) -> None:
     checked_at = check_time(placed_at, offset)
     decisions = [
-        next_check(
+        failure_wait(
             policy,
             placed_at=placed_at,
             checked_at=checked_at,

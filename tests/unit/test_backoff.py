@@ -1,8 +1,8 @@
-"""Examples of the back-off policy: growth, jitter, the deadline cut, validation, the profiles."""
+"""Examples of the back-off after failures: growth, jitter, the deadline cut, Retry-After,
+validation. The check schedule between successful checks: test_check_schedule.py."""
 
 from __future__ import annotations
 
-import itertools
 import random
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -10,12 +10,8 @@ import pytest
 
 from tiqets_tracker.backoff import (
     MAX_POLICY_SECONDS,
-    POLLING_PROFILE,
-    WEBHOOK_PROFILE,
     BackoffPolicy,
     NextCheck,
-    next_check,
-    schedule,
     seeded_rng,
     wait_after_failure,
 )
@@ -54,30 +50,32 @@ def policy(
 
 
 def wait_at(
-    p: BackoffPolicy, *, after_seconds: float, checks_made: int, rng_value: float = 0.0
+    p: BackoffPolicy, *, after_seconds: float, failures: int, rng_value: float = 0.0
 ) -> NextCheck:
-    return next_check(
+    """The wait after the `failures`-th failure in a row, without Retry-After."""
+    return wait_after_failure(
         p,
         placed_at=PLACED,
         checked_at=PLACED + timedelta(seconds=after_seconds),
-        checks_made=checks_made,
+        consecutive_failures=failures,
+        retry_after_seconds=None,
         rng=FixedRandom(rng_value),
     )
 
 
 def test_the_first_wait_is_the_base_wait() -> None:
-    assert wait_at(policy(), after_seconds=0, checks_made=1) == NextCheck(60, False)
+    assert wait_at(policy(), after_seconds=0, failures=1) == NextCheck(60, False)
 
 
-def test_no_checks_made_yet_is_read_as_one_check_made() -> None:
-    assert wait_at(policy(), after_seconds=0, checks_made=0) == wait_at(
-        policy(), after_seconds=0, checks_made=1
+def test_no_failure_yet_is_read_as_one_failure() -> None:
+    assert wait_at(policy(), after_seconds=0, failures=0) == wait_at(
+        policy(), after_seconds=0, failures=1
     )
 
 
 def test_waits_grow_by_the_multiplier_and_stop_at_the_cap() -> None:
     p = policy(base=60, cap=600, multiplier=1.5)
-    waits = [wait_at(p, after_seconds=0, checks_made=n).wait_seconds for n in range(1, 10)]
+    waits = [wait_at(p, after_seconds=0, failures=n).wait_seconds for n in range(1, 10)]
     # 60 * 1.5 ** k rounded up: 60, 90, 135, 202.5, 303.75, 455.6, then capped.
     assert waits == [60, 90, 135, 203, 304, 456, 600, 600, 600]
 
@@ -85,85 +83,86 @@ def test_waits_grow_by_the_multiplier_and_stop_at_the_cap() -> None:
 def test_floating_point_noise_does_not_add_a_second() -> None:
     # 10 * 1.1 is 11.000000000000002 in binary floating point.
     p = policy(base=10, cap=100, multiplier=1.1)
-    assert wait_at(p, after_seconds=0, checks_made=2).wait_seconds == 11
+    assert wait_at(p, after_seconds=0, failures=2).wait_seconds == 11
 
 
 def test_a_huge_check_count_gives_the_cap_without_overflow() -> None:
     p = policy(base=1, cap=3_600, multiplier=10.0)
-    assert wait_at(p, after_seconds=0, checks_made=10**40).wait_seconds == 3_600
+    assert wait_at(p, after_seconds=0, failures=10**40).wait_seconds == 3_600
 
 
 def test_a_multiplier_of_one_gives_a_fixed_interval() -> None:
     p = policy(base=300, cap=600, multiplier=1.0)
-    waits = {wait_at(p, after_seconds=0, checks_made=n).wait_seconds for n in (1, 2, 50, 10**9)}
+    waits = {wait_at(p, after_seconds=0, failures=n).wait_seconds for n in (1, 2, 50, 10**9)}
     assert waits == {300}
 
 
 def test_jitter_lowers_the_wait_by_at_most_its_share() -> None:
     p = policy(base=600, cap=600, jitter=0.1)
-    assert wait_at(p, after_seconds=0, checks_made=1, rng_value=0.0).wait_seconds == 600
-    assert wait_at(p, after_seconds=0, checks_made=1, rng_value=0.5).wait_seconds == 570
-    assert wait_at(p, after_seconds=0, checks_made=1, rng_value=0.999_999).wait_seconds == 541
+    assert wait_at(p, after_seconds=0, failures=1, rng_value=0.0).wait_seconds == 600
+    assert wait_at(p, after_seconds=0, failures=1, rng_value=0.5).wait_seconds == 570
+    assert wait_at(p, after_seconds=0, failures=1, rng_value=0.999_999).wait_seconds == 541
 
 
 def test_full_jitter_never_waits_less_than_one_second() -> None:
     p = policy(base=10, cap=10, jitter=1.0)
-    assert wait_at(p, after_seconds=0, checks_made=1, rng_value=0.999_999_9).wait_seconds == 1
+    assert wait_at(p, after_seconds=0, failures=1, rng_value=0.999_999_9).wait_seconds == 1
 
 
 def test_a_wait_that_would_pass_the_deadline_is_cut_to_land_on_it() -> None:
     p = policy(base=600, cap=600, deadline=1_000)
-    decision = wait_at(p, after_seconds=600, checks_made=2)
+    decision = wait_at(p, after_seconds=600, failures=2)
     assert decision == NextCheck(400, False, reaches_deadline=True)
     assert decision.reaches_deadline
 
 
 def test_a_wait_ending_exactly_at_the_deadline_is_the_final_one() -> None:
     p = policy(base=400, cap=400, deadline=1_000)
-    decision = wait_at(p, after_seconds=600, checks_made=2)
+    decision = wait_at(p, after_seconds=600, failures=2)
     assert decision.wait_seconds == 400
     assert decision.reaches_deadline
 
 
 def test_a_wait_leaving_less_than_a_second_before_the_deadline_is_stretched_to_it() -> None:
     p = policy(base=100, cap=600, deadline=1_000)
-    decision = wait_at(p, after_seconds=899.5, checks_made=1)
+    decision = wait_at(p, after_seconds=899.5, failures=1)
     assert decision.wait_seconds == 101
     assert decision.reaches_deadline
 
 
 def test_an_ordinary_wait_is_not_the_final_one() -> None:
-    decision = wait_at(policy(), after_seconds=0, checks_made=1)
+    decision = wait_at(policy(), after_seconds=0, failures=1)
     assert not decision.reaches_deadline
 
 
 def test_less_than_a_second_before_the_deadline_the_wait_is_one_second() -> None:
-    decision = wait_at(policy(), after_seconds=86_399.25, checks_made=150)
+    decision = wait_at(policy(), after_seconds=86_399.25, failures=150)
     assert decision == NextCheck(1, False, reaches_deadline=True)
 
 
 @pytest.mark.parametrize("after_seconds", [86_400, 86_400.000_001, 90_000])
 def test_at_or_after_the_deadline_there_is_no_more_wait(after_seconds: float) -> None:
-    decision = wait_at(policy(), after_seconds=after_seconds, checks_made=150)
+    decision = wait_at(policy(), after_seconds=after_seconds, failures=150)
     assert decision == NextCheck(None, True)
     assert not decision.reaches_deadline
 
 
 def test_a_check_time_before_the_placement_counts_as_the_placement() -> None:
     p = policy(base=600, cap=600, deadline=700)
-    early = wait_at(p, after_seconds=-30, checks_made=1)
-    on_time = wait_at(p, after_seconds=0, checks_made=1)
+    early = wait_at(p, after_seconds=-30, failures=1)
+    on_time = wait_at(p, after_seconds=0, failures=1)
     assert early == on_time == NextCheck(600, False)
 
 
 def test_times_in_different_time_zones_are_compared_as_instants() -> None:
     p = policy(base=600, cap=600, deadline=1_000)
     amsterdam_summer = timezone(timedelta(hours=2))
-    decision = next_check(
+    decision = wait_after_failure(
         p,
         placed_at=PLACED,
         checked_at=(PLACED + timedelta(seconds=600)).astimezone(amsterdam_summer),
-        checks_made=2,
+        consecutive_failures=2,
+        retry_after_seconds=None,
         rng=FixedRandom(0.0),
     )
     assert decision.wait_seconds == 400
@@ -174,12 +173,13 @@ def test_naive_datetimes_are_refused(which: str) -> None:
     naive = datetime(2025, 6, 1, 12, 0, 0)
     times = {"placed_at": PLACED, "checked_at": PLACED, which: naive}
     with pytest.raises(ValueError, match=f"{which} must be a timezone-aware datetime"):
-        next_check(policy(), checks_made=1, rng=FixedRandom(0.0), **times)
-
-
-def test_a_negative_check_count_is_refused() -> None:
-    with pytest.raises(ValueError, match="checks_made must not be negative"):
-        wait_at(policy(), after_seconds=0, checks_made=-1)
+        wait_after_failure(
+            policy(),
+            consecutive_failures=1,
+            retry_after_seconds=None,
+            rng=FixedRandom(0.0),
+            **times,
+        )
 
 
 @pytest.mark.parametrize(
@@ -229,61 +229,6 @@ def test_an_inconsistent_next_check_is_refused(
 ) -> None:
     with pytest.raises(ValueError, match=r"wait_seconds|reaches_deadline"):
         NextCheck(wait_seconds, deadline_reached, reaches_deadline)
-
-
-def test_the_polling_profile_checks_at_most_every_ten_minutes_for_a_day() -> None:
-    for seed in range(50):
-        offsets = schedule(POLLING_PROFILE, rng=seeded_rng("polling", seed))
-        gaps = [later - earlier for earlier, later in itertools.pairwise(offsets)]
-        assert offsets[0] == 0
-        assert offsets[-1] == 86_400
-        assert max(gaps) <= 600
-
-
-def test_the_polling_profile_checks_six_times_in_the_first_half_hour() -> None:
-    offsets = schedule(POLLING_PROFILE, rng=FixedRandom(0.0))
-    assert offsets[:7] == [0, 60, 150, 285, 488, 792, 1248]
-
-
-def test_the_polling_profile_keeps_to_tiqets_five_to_ten_minute_interval_once_grown() -> None:
-    offsets = schedule(POLLING_PROFILE, rng=seeded_rng("polling", "interval"))
-    gaps = [later - earlier for earlier, later in itertools.pairwise(offsets)]
-    # The ramp takes six waits; the last wait may be cut short by the deadline.
-    assert all(540 < gap <= 600 for gap in gaps[6:-1])
-
-
-def test_the_polling_profile_makes_about_155_checks_a_day_and_never_more_than_165() -> None:
-    # Worst case: every jittered wait at its shortest (541 s at the cap).
-    assert len(schedule(POLLING_PROFILE, rng=FixedRandom(0.999_999_9))) <= 165
-    # No jitter: the fewest checks.
-    assert len(schedule(POLLING_PROFILE, rng=FixedRandom(0.0))) == 149
-    counts = [len(schedule(POLLING_PROFILE, rng=seeded_rng("count", seed))) for seed in range(20)]
-    assert all(150 <= count <= 160 for count in counts)
-
-
-def test_the_webhook_profile_polls_at_most_30_times_a_day() -> None:
-    assert len(schedule(WEBHOOK_PROFILE, rng=FixedRandom(0.999_999_9))) <= 30
-    for seed in range(50):
-        offsets = schedule(WEBHOOK_PROFILE, rng=seeded_rng("webhook", seed))
-        gaps = [later - earlier for earlier, later in itertools.pairwise(offsets)]
-        assert len(offsets) <= 30
-        assert max(gaps) <= 3_600
-        assert offsets[-1] == 86_400
-
-
-def test_a_schedule_can_be_limited_to_its_first_checks() -> None:
-    assert schedule(POLLING_PROFILE, checks=4, rng=FixedRandom(0.0)) == [0, 60, 150, 285]
-    assert schedule(POLLING_PROFILE, checks=1, rng=FixedRandom(0.0)) == [0]
-
-
-def test_a_schedule_of_no_checks_is_refused() -> None:
-    with pytest.raises(ValueError, match="checks must be at least 1"):
-        schedule(POLLING_PROFILE, checks=0, rng=FixedRandom(0.0))
-
-
-def test_a_short_deadline_schedule_ends_with_a_check_at_the_deadline() -> None:
-    p = policy(base=2, cap=8, deadline=30)
-    assert schedule(p, rng=FixedRandom(0.0)) == [0, 2, 6, 14, 22, 30]
 
 
 def test_a_seeded_rng_gives_the_same_numbers_for_the_same_parts() -> None:
@@ -339,14 +284,6 @@ def fail_at(
     )
 
 
-def test_a_failure_without_retry_after_backs_off_like_a_check() -> None:
-    p = policy(base=60, cap=600, jitter=0.5)
-    for failures in (1, 2, 3, 8):
-        assert fail_at(p, after_seconds=10, failures=failures, retry_after=None, rng_value=0.3) == (
-            wait_at(p, after_seconds=10, checks_made=failures, rng_value=0.3)
-        )
-
-
 def test_a_retry_after_longer_than_the_back_off_is_honoured() -> None:
     decision = fail_at(policy(), after_seconds=0, failures=1, retry_after=119.2)
     assert decision.wait_seconds == 120
@@ -388,8 +325,3 @@ def test_a_nonsensical_retry_after_is_refused(retry_after: float) -> None:
 def test_a_negative_failure_count_is_refused() -> None:
     with pytest.raises(ValueError, match="consecutive_failures must not be negative"):
         fail_at(policy(), after_seconds=0, failures=-1, retry_after=None)
-
-
-def test_the_profiles_are_the_documented_tiqets_defaults() -> None:
-    assert BackoffPolicy(60, 600, 86_400, 1.5, 0.1) == POLLING_PROFILE
-    assert BackoffPolicy(600, 3_600, 86_400, 2.0, 0.1) == WEBHOOK_PROFILE

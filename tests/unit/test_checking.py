@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.check_states import first_check_state
+from tiqets_tracker.check_schedule import check_phase
 from tiqets_tracker.checking import (
     DEFAULT_AWS_RETRY_PAUSE,
     CheckResult,
@@ -36,6 +37,7 @@ from tiqets_tracker.outcomes import Outcome
 from tiqets_tracker.records import RecordSnapshot
 from tiqets_tracker.timestamps import format_timestamp
 from tiqets_tracker.tiqets import OrderStatus, Tickets
+from tiqets_tracker.tracking_settings import TrackingSettings
 
 pytestmark = pytest.mark.unit
 
@@ -204,9 +206,16 @@ POLLING_SETTINGS = {
 }
 
 
+def order_check_times() -> tuple[int, ...]:
+    """The check times (s after placement) of ORDER_ID under POLLING_SETTINGS, its jitter in."""
+    schedule = TrackingSettings.from_raw(POLLING_SETTINGS).schedule
+    return schedule.offsets(check_phase(ORDER_ID, format_timestamp(PLACED_AT)))
+
+
 def tracker_state(**changes: Any) -> dict[str, Any]:
-    """The state as PrepareTracking builds it (explicit settings: polling from 60 s up to
-    600 s, a 24-hour deadline, 3 failures in a row tolerated), with `changes` applied."""
+    """The state as PrepareTracking builds it (explicit settings: polling 60 s apart where
+    fulfilment is densest and at most 600 s apart, a 24-hour deadline, 3 failures in a row
+    tolerated), with `changes` applied."""
     state = first_check_state(ORDER_ID, placed_at=PLACED_AT, settings=POLLING_SETTINGS)
     state.update(changes)
     return state
@@ -238,20 +247,32 @@ def test_pending_order_waits_the_first_backoff_without_outcome(world: World) -> 
     assert result.state["status"] == "pending"
     assert result.state["outcome"] is None
     assert result.state["outcome_already_announced"] is False
-    # 60 s with 10 % jitter downwards.
-    assert 54 <= result.state["next_wait_seconds"] <= 60
+    # Until the order's second check time: the first minute's end, moved later by its jitter.
+    assert result.state["next_wait_seconds"] == order_check_times()[1] - 1
+    assert 59 <= result.state["next_wait_seconds"] <= 59 + 0.25 * 60
     assert result.state["tickets_pdf_url"] is None
     assert result.state["information_key"] is None
     assert world.information.staged == {}
 
 
-def test_later_pending_check_waits_longer(world: World) -> None:
+def test_a_later_check_waits_until_the_next_check_time_of_the_schedule(world: World) -> None:
     world.answer(tickets(OrderStatus.PENDING))
 
     result = world.check(tracker_state(checks_made=2, status="pending"), at(200))
 
-    # The third check: 60 * 1.5**2 = 135 s, less up to 10 % jitter.
-    assert 122 <= result.state["next_wait_seconds"] <= 135
+    next_time = next(offset for offset in order_check_times() if offset >= 201)
+    assert result.state["next_wait_seconds"] == next_time - 200
+
+
+def test_a_check_woken_early_leaves_the_later_check_times_where_they_were(world: World) -> None:
+    times = order_check_times()
+    world.answer(tickets(OrderStatus.PENDING), tickets(OrderStatus.PENDING))
+
+    on_time = world.check(tracker_state(checks_made=3, status="pending"), at(times[3]))
+    woken = world.check(tracker_state(checks_made=3, status="pending"), at(times[3] + 7))
+
+    assert times[3] + on_time.state["next_wait_seconds"] == times[4]
+    assert times[3] + 7 + woken.state["next_wait_seconds"] == times[4]
 
 
 def test_the_same_check_plans_the_same_wait(world: World) -> None:
@@ -485,8 +506,8 @@ def test_retryable_failure_plans_a_retry_and_keeps_the_status(world: World) -> N
     assert result.state["status"] == "pending"
     assert result.status is OrderStatus.PENDING
     assert result.state["outcome"] is None
-    # The second failure in a row: 60 * 1.5 = 90 s, less up to 10 % jitter.
-    assert 81 <= result.state["next_wait_seconds"] <= 90
+    # The second failure in a row: 60 * 2 = 120 s, less up to 10 % jitter.
+    assert 108 <= result.state["next_wait_seconds"] <= 120
     assert world.record.failed_checks == [
         {
             "error": "TiqetsUnavailableError",
@@ -833,19 +854,6 @@ def test_next_wait_is_a_whole_number_when_there_is_no_outcome(world: World) -> N
             assert wait >= 1
         else:
             assert wait is None
-
-
-def test_failures_are_retried_no_slower_than_polling_even_in_webhook_mode() -> None:
-    from tiqets_tracker.backoff import WEBHOOK_PROFILE
-    from tiqets_tracker.checking import failure_retry_policy
-
-    retry = failure_retry_policy(WEBHOOK_PROFILE)
-
-    assert retry.base_seconds == 60
-    assert retry.cap_seconds == 600
-    assert retry.deadline_seconds == WEBHOOK_PROFILE.deadline_seconds
-    fast = failure_retry_policy(replace(WEBHOOK_PROFILE, base_seconds=1, cap_seconds=2))
-    assert (fast.base_seconds, fast.cap_seconds) == (1, 2)
 
 
 def test_checks_woken_before_the_planned_wait_are_counted_as_early_wakeups(

@@ -183,8 +183,8 @@ def test_first_check_sample_is_what_prepare_tracking_builds() -> None:
     assert set(sample["settings"]) == set(parameters["settings"])
     # The template substitutes concrete values, its defaults with the webhook on.
     assert sample["settings"] == {
-        "backoff_base_seconds": "600",
-        "backoff_cap_seconds": "3600",
+        "backoff_base_seconds": "176",
+        "backoff_cap_seconds": "5400",
         "deadline_seconds": "86400",
         "webhook_enabled": "true",
         "retry_budget": "8",

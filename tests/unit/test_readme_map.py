@@ -44,12 +44,16 @@ def _places() -> list[tuple[str, str | None]]:
 
 
 def _python_names(path: Path) -> set[str]:
-    """Module-level functions and classes, and Class.method, of a Python file."""
+    """Module-level functions, classes and constants, and Class.method, of a Python file."""
     tree = ast.parse(path.read_text("utf-8"))
     names: set[str] = set()
     for node in tree.body:
         if isinstance(node, ast.FunctionDef | ast.ClassDef):
             names.add(node.name)
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+        if isinstance(node, ast.Assign):
+            names |= {target.id for target in node.targets if isinstance(target, ast.Name)}
         if isinstance(node, ast.ClassDef):
             names |= {
                 f"{node.name}.{item.name}"

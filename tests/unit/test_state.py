@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from tiqets_tracker.backoff import POLLING_PROFILE, WEBHOOK_PROFILE
+from tiqets_tracker.check_schedule import POLLING_PROFILE, WEBHOOK_PROFILE, CheckSchedule
 from tiqets_tracker.errors import InvalidExecutionInputError
 from tiqets_tracker.order_input import OrderToTrack
 from tiqets_tracker.timestamps import format_timestamp
-from tiqets_tracker.tracking_settings import DEFAULT_RETRY_BUDGET, TrackingSettings
+from tiqets_tracker.tracking_settings import DEFAULT_RETRY_BUDGET, MAX_CHECKS, TrackingSettings
 
 pytestmark = pytest.mark.unit
 
@@ -251,7 +251,7 @@ def test_empty_settings_without_webhook_mean_the_polling_profile() -> None:
     settings = TrackingSettings.from_raw(empty_settings("false"))
 
     assert settings == TrackingSettings(
-        webhook_enabled=False, policy=POLLING_PROFILE, retry_budget=DEFAULT_RETRY_BUDGET
+        webhook_enabled=False, schedule=POLLING_PROFILE, retry_budget=DEFAULT_RETRY_BUDGET
     )
 
 
@@ -259,16 +259,16 @@ def test_empty_settings_with_webhook_mean_the_webhook_profile() -> None:
     settings = TrackingSettings.from_raw(empty_settings("true"))
 
     assert settings == TrackingSettings(
-        webhook_enabled=True, policy=WEBHOOK_PROFILE, retry_budget=DEFAULT_RETRY_BUDGET
+        webhook_enabled=True, schedule=WEBHOOK_PROFILE, retry_budget=DEFAULT_RETRY_BUDGET
     )
 
 
 def test_absent_and_blank_settings_mean_the_defaults_too() -> None:
-    assert TrackingSettings.from_raw({"webhook_enabled": "true"}).policy == WEBHOOK_PROFILE
+    assert TrackingSettings.from_raw({"webhook_enabled": "true"}).schedule == WEBHOOK_PROFILE
     assert (
         TrackingSettings.from_raw(
             {"webhook_enabled": " false ", "backoff_base_seconds": "  ", "retry_budget": None}
-        ).policy
+        ).schedule
         == POLLING_PROFILE
     )
 
@@ -286,18 +286,20 @@ def test_explicit_settings_override_the_profile_durations_only() -> None:
 
     assert settings.webhook_enabled
     assert settings.retry_budget == 3
-    assert (settings.policy.base_seconds, settings.policy.cap_seconds) == (5, 30)
-    assert settings.policy.deadline_seconds == 600
-    assert settings.policy.multiplier == WEBHOOK_PROFILE.multiplier
-    assert settings.policy.jitter_ratio == WEBHOOK_PROFILE.jitter_ratio
+    assert settings.schedule == CheckSchedule(5, 30, 600, WEBHOOK_PROFILE.jitter_ratio)
 
 
 def test_settings_given_as_json_numbers_are_read_like_strings() -> None:
     settings = TrackingSettings.from_raw(
-        {"webhook_enabled": "false", "backoff_base_seconds": 2, "retry_budget": 0}
+        {
+            "webhook_enabled": "false",
+            "backoff_base_seconds": 2,
+            "deadline_seconds": 600,
+            "retry_budget": 0,
+        }
     )
 
-    assert settings.policy.base_seconds == 2
+    assert settings.schedule.densest_spacing_seconds == 2
     assert settings.retry_budget == 0
 
 
@@ -306,15 +308,15 @@ def test_cap_below_base_is_raised_to_base() -> None:
         {"webhook_enabled": "false", "backoff_base_seconds": "120", "backoff_cap_seconds": "10"}
     )
 
-    assert settings.policy.cap_seconds == 120
+    assert settings.schedule.longest_wait_seconds == 120
 
 
 def test_default_cap_below_an_explicit_base_is_raised_to_base() -> None:
     settings = TrackingSettings.from_raw(
-        {"webhook_enabled": "false", "backoff_base_seconds": "900"}
+        {"webhook_enabled": "false", "backoff_base_seconds": "1200"}
     )
 
-    assert settings.policy.cap_seconds == 900
+    assert settings.schedule.longest_wait_seconds == 1200
 
 
 def test_webhook_flag_is_read_without_regard_to_case() -> None:
@@ -376,20 +378,62 @@ def test_largest_durations_are_accepted() -> None:
         }
     )
 
-    assert settings.policy.base_seconds == settings.policy.deadline_seconds == 86_400
+    assert settings.schedule.densest_spacing_seconds == 86_400
+    assert settings.schedule.nominal_offsets() == (0, 86_400)
     assert settings.retry_budget == 1000
+
+
+def longest_wait(raw: dict[str, str]) -> int:
+    return TrackingSettings.from_raw(raw).schedule.longest_wait_seconds
 
 
 def test_a_cap_too_short_for_the_deadline_is_raised_to_protect_the_execution_history() -> None:
     raw = {
         "webhook_enabled": "false",
-        "backoff_base_seconds": "1",
+        "backoff_base_seconds": "60",
         "backoff_cap_seconds": "60",
         "deadline_seconds": "86400",
         "retry_budget": "",
     }
 
     # 86400 s / 1000 checks: no cap below 87 s may stand.
-    assert TrackingSettings.from_raw(raw).policy.cap_seconds == 87
-    assert TrackingSettings.from_raw(raw | {"backoff_cap_seconds": "88"}).policy.cap_seconds == 88
-    assert TrackingSettings.from_raw(raw | {"deadline_seconds": "60"}).policy.cap_seconds == 60
+    assert longest_wait(raw) == 87
+    assert longest_wait(raw | {"backoff_cap_seconds": "88"}) == 88
+    assert longest_wait(raw | {"deadline_seconds": "60"}) == 60
+
+
+@pytest.mark.parametrize(
+    ("base", "cap"), [("1", "86400"), ("1", "1"), ("2", "90"), ("45", "900"), ("176", "5400")]
+)
+def test_no_settings_schedule_more_checks_than_the_execution_history_holds(
+    base: str, cap: str
+) -> None:
+    settings = TrackingSettings.from_raw(
+        {"webhook_enabled": "false", "backoff_base_seconds": base, "backoff_cap_seconds": cap}
+    )
+
+    assert len(settings.schedule.nominal_offsets()) <= MAX_CHECKS
+
+
+def test_settings_within_the_history_limit_are_kept_as_given() -> None:
+    settings = TrackingSettings.from_raw(
+        {"webhook_enabled": "false", "backoff_base_seconds": "20", "backoff_cap_seconds": "900"}
+    )
+
+    assert settings.schedule.densest_spacing_seconds == 20
+    assert len(settings.schedule.nominal_offsets()) <= MAX_CHECKS
+
+
+def test_failure_retries_start_at_a_minute_and_stay_within_ten_minutes() -> None:
+    webhook = TrackingSettings.from_raw({"webhook_enabled": "true"}).failure_retry
+    assert (webhook.base_seconds, webhook.cap_seconds, webhook.multiplier) == (60, 600, 2.0)
+    dense = TrackingSettings.from_raw(
+        {
+            "webhook_enabled": "false",
+            "backoff_base_seconds": "5",
+            "backoff_cap_seconds": "30",
+            "deadline_seconds": "600",
+        }
+    ).failure_retry
+    assert (dense.base_seconds, dense.cap_seconds) == (5, 30)
+    assert dense.deadline_seconds == 600

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tiqets_tracker.tracking_settings import TrackingSettings
+from tiqets_tracker.tracking_settings import MAX_CHECKS, TrackingSettings
 from tiqets_tracker_local.template import Resolver, load_sam_template, parameter_refusal
 
 pytestmark = pytest.mark.unit
@@ -110,8 +110,10 @@ def test_every_combination_the_parameters_admit_gives_settings_the_tracker_accep
             "retry_budget": budget,
         }
     )
-    assert tracking.policy.base_seconds <= tracking.policy.cap_seconds
-    assert tracking.policy.deadline_seconds == int(deadline)
+    schedule = tracking.schedule
+    assert schedule.densest_spacing_seconds <= schedule.longest_wait_seconds
+    assert schedule.deadline_seconds == int(deadline)
+    assert len(schedule.nominal_offsets()) <= MAX_CHECKS
 
 
 def test_the_local_stack_refuses_what_cloudformation_refuses() -> None:

@@ -1,25 +1,38 @@
-"""Polling policy against the baselines, and the cost model.
+"""Check schedules against the baselines and against the best possible schedule, and the
+cost model.
 
-A model, driven by the real back-off code: every check time comes from
-`tiqets_tracker.backoff.next_check` with the very `seeded_rng(order, placed_at, checks_made)`
-the status check uses, for `SEEDS` different order ids (the jitter's seeds). Lambda run time
-between checks is left out (tens of ms against waits of minutes).
+A model driven by the real code: every check time of our profiles comes from
+`tiqets_tracker.check_schedule.next_check` with the very `check_phase(order, placed_at)` the
+status check uses, for `SEEDS` different order ids (the jitter's seeds). Lambda run time between
+checks is left out (tens of ms against waits of minutes).
+
+The optimum: for the fulfilment pattern (`tiqets_tracker.fulfilment_pattern`) and a number of
+checks N (the first at once, the last on the deadline), the check times that minimise the
+expected time from fulfilment to the check that sees it. A dynamic program over a grid of
+candidate times (10 s apart up to 2 h, 30 s up to 6 h, 60 s up to 24 h; the pattern's times
+are on it): best[n][j] = min over i < j of best[n-1][i] + cost(i, j), where cost(i, j) is the
+expected latency contributed by fulfilments between grid times i and j. The cost satisfies the
+quadrangle inequality, so the best i moves right as j does, and each layer is solved by divide
+and conquer in O(M log M) (M grid times) instead of O(M^2). On the grid, so an upper bound of the
+continuous optimum by at most a few seconds.
 
 Per check round the state machine makes 3 state transitions (check, route, wait or park); an
 order that ends at its first check makes 8 (done) or 7 (timed out / failed). These per-path
 counts are re-measured on the local stack by `bench.stack_runs.verify_model`.
 
-    .venv/bin/python -m bench.policy_model
+    .venv/bin/python -m bench.schedule_model
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import random
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,12 +40,17 @@ if str(ROOT / "functions") not in sys.path:
     sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
 
 from bench.common import human_seconds, median, percentile, table  # noqa: E402
-from tiqets_tracker.backoff import (  # noqa: E402
+from tiqets_tracker.check_schedule import (  # noqa: E402
     POLLING_PROFILE,
     WEBHOOK_PROFILE,
-    BackoffPolicy,
+    CheckSchedule,
+    check_phase,
     next_check,
-    seeded_rng,
+)
+from tiqets_tracker.fulfilment_pattern import (  # noqa: E402
+    FULFILMENT_PATTERN,
+    intervals,
+    share_fulfilled_by,
 )
 from tiqets_tracker.timestamps import format_timestamp  # noqa: E402
 
@@ -44,12 +62,13 @@ DELAYS: tuple[tuple[str, int | None], ...] = (
     ("1 min", 60),
     ("11 min", 660),
     ("30 min", 1_800),
+    ("45 min", 2_700),
+    ("60 min", 3_600),
     ("2 h", 7_200),
     ("6 h", 21_600),
     ("23 h", 82_800),
     ("never", None),
 )
-
 FULFILMENT_SPREAD = 60.0
 
 # Transitions per path, measured on the local stack (see bench.stack_runs.verify_model).
@@ -61,69 +80,90 @@ TRANSITIONS_PER_ROUND = 3
 @dataclass(frozen=True)
 class Policy:
     name: str
-    backoff: BackoffPolicy
     webhook: bool
     description: str
+    times: Callable[[int], list[int]]
+    """Offsets (s after placement) of every check of an order never fulfilled, per seed."""
+
+
+def schedule_times(schedule: CheckSchedule, seed: int) -> list[int]:
+    """Offsets of every check of an order that never finishes, decided by the real next_check
+    with the phase the status check gives the order."""
+    phase = check_phase(f"model-{seed}", format_timestamp(PLACED_AT))
+    offsets = [0]
+    while True:
+        decision = next_check(
+            schedule,
+            placed_at=PLACED_AT,
+            checked_at=PLACED_AT + timedelta(seconds=offsets[-1]),
+            phase=phase,
+        )
+        if decision.wait_seconds is None:
+            return offsets
+        offsets.append(offsets[-1] + decision.wait_seconds)
+
+
+def longest_wait(name: str, seeds: int) -> int:
+    """The longest wait between two checks of the named policy over every seed: the worst
+    detection latency for a fulfilment at any moment."""
+    policy = next(p for p in policies() if p.name == name)
+    return max(b - a for seed in range(seeds) for a, b in itertools.pairwise(policy.times(seed)))
+
+
+def fixed_times(interval: int) -> Callable[[int], list[int]]:
+    def times(seed: int) -> list[int]:
+        return [*range(0, DEADLINE, interval), DEADLINE]
+
+    return times
+
+
+def exponential_times(seed: int) -> list[int]:
+    """Plain exponential back-off: 60 s, doubling, no cap but the deadline, 10 % jitter down."""
+    rng = random.Random(f"exponential-{seed}")
+    offsets, wait = [0], 60.0
+    while offsets[-1] < DEADLINE:
+        jittered = math.ceil(wait * (1 - 0.1 * rng.random()))
+        offsets.append(min(DEADLINE, offsets[-1] + jittered))
+        wait *= 2
+    return offsets
+
+
+def describe_schedule(schedule: CheckSchedule) -> str:
+    return (
+        f"densest spacing {schedule.densest_spacing_seconds} s, longest wait "
+        f"{schedule.longest_wait_seconds} s, jitter {schedule.jitter_ratio:g}"
+    )
 
 
 def policies() -> list[Policy]:
     return [
         Policy(
             "ours, webhook on",
-            WEBHOOK_PROFILE,
             True,
-            "WEBHOOK_PROFILE "
-            f"(base {WEBHOOK_PROFILE.base_seconds} s, cap {WEBHOOK_PROFILE.cap_seconds} s, "
-            f"x{WEBHOOK_PROFILE.multiplier}, jitter {WEBHOOK_PROFILE.jitter_ratio}), parked on "
-            "a task token a webhook ends",
+            f"WEBHOOK_PROFILE ({describe_schedule(WEBHOOK_PROFILE)}), parked on a task token a "
+            "webhook ends",
+            lambda seed: schedule_times(WEBHOOK_PROFILE, seed),
         ),
         Policy(
             "ours, polling only",
-            POLLING_PROFILE,
             False,
-            "POLLING_PROFILE "
-            f"(base {POLLING_PROFILE.base_seconds} s, cap {POLLING_PROFILE.cap_seconds} s, "
-            f"x{POLLING_PROFILE.multiplier}, jitter {POLLING_PROFILE.jitter_ratio})",
+            f"POLLING_PROFILE ({describe_schedule(POLLING_PROFILE)})",
+            lambda seed: schedule_times(POLLING_PROFILE, seed),
         ),
-        Policy(
-            "fixed 5 min",
-            BackoffPolicy(300, 300, DEADLINE, multiplier=1.0, jitter_ratio=0.0),
-            False,
-            "a check every 300 s, no jitter",
-        ),
+        Policy("fixed 5 min", False, "a check every 300 s, no jitter", fixed_times(300)),
         Policy(
             "fixed 10 min",
-            BackoffPolicy(600, 600, DEADLINE, multiplier=1.0, jitter_ratio=0.0),
             False,
-            "a check every 600 s, no jitter (Tiqets' guidance)",
+            "a check every 600 s, no jitter (Tiqets' 5-10 minute guidance)",
+            fixed_times(600),
         ),
         Policy(
             "plain exponential",
-            BackoffPolicy(60, DEADLINE, DEADLINE, multiplier=2.0, jitter_ratio=0.1),
             False,
-            "base 60 s, x2, no cap but the 24 h deadline, jitter 0.1, no webhook",
+            "60 s, doubling, no cap but the 24 h deadline, 10 % jitter",
+            exponential_times,
         ),
     ]
-
-
-def check_times(policy: BackoffPolicy, seed: int) -> list[int]:
-    """Offsets (s after placement) of every check of an order that never finishes, decided by
-    the real next_check with the rng the status check seeds."""
-    order = f"model-{seed}"
-    placed = format_timestamp(PLACED_AT)
-    offsets = [0]
-    while True:
-        made = len(offsets)
-        decision = next_check(
-            policy,
-            placed_at=PLACED_AT,
-            checked_at=PLACED_AT + timedelta(seconds=offsets[-1]),
-            checks_made=made,
-            rng=seeded_rng(order, placed, made),
-        )
-        if decision.wait_seconds is None:
-            return offsets
-        offsets.append(offsets[-1] + decision.wait_seconds)
 
 
 @dataclass(frozen=True)
@@ -170,6 +210,133 @@ def run(times: Sequence[int], delay: float | None, *, webhook: bool, delivered: 
                 webhooks=int(webhook and delivered),
             )
     return Run(calls=len(times), latency=None, parks=rounds, done=False, webhooks=0)
+
+
+# -- expected latency under the pattern, and the optimum -----------------------------------------
+
+
+def _spent_by(seconds: float) -> float:
+    """The integral of t f(t) dt from 0 to `seconds`, f the pattern's density."""
+    total = 0.0
+    for piece in intervals(DEADLINE):
+        low, high = piece.start_seconds, min(piece.end_seconds, seconds)
+        if high <= low:
+            break
+        total += piece.density * (high * high - low * low) / 2
+    return total
+
+
+def segment_latency(earlier: float, later: float) -> float:
+    """Expected latency contributed by fulfilments between two consecutive checks: each is seen
+    at `later`."""
+    share = share_fulfilled_by(later) - share_fulfilled_by(earlier)
+    return later * share - (_spent_by(later) - _spent_by(earlier))
+
+
+def expected_latency(times: Sequence[int]) -> float:
+    """Expected seconds from fulfilment to detection for an order following the pattern."""
+    return sum(segment_latency(a, b) for a, b in itertools.pairwise(times))
+
+
+def _grid() -> list[int]:
+    return [*range(0, 7_200, 10), *range(7_200, 21_600, 30), *range(21_600, DEADLINE + 1, 60)]
+
+
+@cache
+def optimal_latencies(most_checks: int) -> dict[int, float]:
+    """The least expected latency with N checks (2 <= N <= most_checks), on the grid."""
+    grid = _grid()
+    share = [share_fulfilled_by(t) for t in grid]
+    spent = [_spent_by(t) for t in grid]
+
+    def cost(i: int, j: int) -> float:
+        return grid[j] * (share[j] - share[i]) - (spent[j] - spent[i])
+
+    best = [0.0] + [math.inf] * (len(grid) - 1)  # one check, at 0
+    found: dict[int, float] = {}
+    for checks in range(2, most_checks + 1):
+        best = _next_layer(best, cost)
+        found[checks] = best[-1]
+    return found
+
+
+def _next_layer(previous: list[float], cost: Callable[[int, int], float]) -> list[float]:
+    """layer[j] = min over i < j of previous[i] + cost(i, j), by divide and conquer: the best i
+    for j lies between the best ones for its neighbours (the quadrangle inequality)."""
+    layer = [math.inf] * len(previous)
+    # An explicit stack instead of recursion: (first j, last j, lowest i, highest i).
+    pending = [(1, len(previous) - 1, 0, len(previous) - 2)]
+    while pending:
+        low, high, choice_low, choice_high = pending.pop()
+        if low > high:
+            continue
+        middle = (low + high) // 2
+        best_value, best_choice = math.inf, choice_low
+        for i in range(choice_low, min(middle - 1, choice_high) + 1):
+            value = previous[i] + cost(i, middle)
+            if value < best_value:
+                best_value, best_choice = value, i
+        layer[middle] = best_value
+        pending.append((low, middle - 1, choice_low, best_choice))
+        pending.append((middle + 1, high, best_choice, choice_high))
+    return layer
+
+
+@dataclass(frozen=True)
+class FrontierPoint:
+    name: str
+    calls: float
+    """Checks of an order never fulfilled (median over seeds)."""
+    latency: float
+    """Expected detection latency under the pattern (mean over seeds), seconds."""
+    optimum: float
+    """The optimum's expected latency with that many checks."""
+
+    @property
+    def ratio(self) -> float:
+        return self.latency / self.optimum
+
+
+def frontier_points(seeds: int) -> list[FrontierPoint]:
+    optimum = optimal_latencies(320)
+    points = []
+    for policy in policies():
+        schedules = [policy.times(seed) for seed in range(seeds)]
+        calls = median([len(times) for times in schedules])
+        latency = sum(expected_latency(times) for times in schedules) / len(schedules)
+        points.append(
+            FrontierPoint(policy.name, calls, latency, optimum[min(320, max(2, round(calls)))])
+        )
+    return points
+
+
+def frontier_table(points: Sequence[FrontierPoint]) -> str:
+    return table(
+        [
+            "schedule",
+            "checks, never fulfilled",
+            "expected latency",
+            "optimum at that count",
+            "ratio",
+        ],
+        [
+            (
+                p.name,
+                f"{p.calls:g}",
+                human_seconds(p.latency),
+                human_seconds(p.optimum),
+                f"{p.ratio:.3f}",
+            )
+            for p in points
+        ],
+    )
+
+
+def pattern_table() -> str:
+    return table(
+        ["by", "share of pending orders fulfilled"],
+        [(human_seconds(t), f"{share:.0%}") for t, share in FULFILMENT_PATTERN],
+    )
 
 
 # -- cost model ---------------------------------------------------------------------------------
@@ -240,7 +407,7 @@ class Row:
 def scenario_rows(seeds: int = SEEDS) -> list[Row]:
     rows: list[Row] = []
     for policy in policies():
-        schedules = [check_times(policy.backoff, seed) for seed in range(seeds)]
+        schedules = [policy.times(seed) for seed in range(seeds)]
         variants = [("delivered", True), ("lost", False)] if policy.webhook else [("off", False)]
         for label, delivered in variants:
             for delay_name, delay in DELAYS:
@@ -315,7 +482,7 @@ def cost_breakdown_table() -> str:
         if policy.name not in {"ours, webhook on", "ours, polling only", "fixed 10 min"}:
             continue
         variants = [("delivered", True), ("lost", False)] if policy.webhook else [("off", False)]
-        times_by_seed = [check_times(policy.backoff, seed) for seed in range(25)]
+        times_by_seed = [policy.times(seed) for seed in range(25)]
         for label, delivered in variants:
             for delay_name, delay in (("0 s", 0), ("30 min", 1_800), ("never", None)):
                 runs = sorted(
@@ -349,130 +516,6 @@ def cost_breakdown_table() -> str:
     return table(header, lines)
 
 
-# -- searching a better polling default ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Candidate:
-    policy: BackoffPolicy
-    never_calls_p95: float
-    never_calls_median: float
-    latency_30min_median: float
-    latency_window_median: float
-    worst_latency: float
-    early_latency_11min_median: float
-
-    def meets(self) -> bool:
-        return (
-            self.never_calls_p95 <= 150
-            and self.worst_latency <= 600
-            and self.latency_30min_median <= 180
-        )
-
-
-def evaluate(policy: BackoffPolicy, seeds: int) -> Candidate:
-    schedules = [check_times(policy, seed) for seed in range(seeds)]
-    never = [len(times) for times in schedules]
-    at_30 = [
-        run(t, fulfilment_at(1_800, seed), webhook=False, delivered=False).latency or 0.0
-        for seed, t in enumerate(schedules)
-    ]
-    at_11 = [
-        run(t, fulfilment_at(660, seed), webhook=False, delivered=False).latency or 0.0
-        for seed, t in enumerate(schedules)
-    ]
-    # Fulfilment anywhere from 25 to 35 minutes: robust to a check landing exactly on 30:00.
-    window = [
-        run(t, delay, webhook=False, delivered=False).latency or 0.0
-        for t in schedules
-        for delay in range(1_500, 2_101, 20)
-    ]
-    worst = max(max(b - a for a, b in itertools.pairwise(t)) for t in schedules)
-    return Candidate(
-        policy=policy,
-        never_calls_p95=percentile(never, 0.95),
-        never_calls_median=median(never),
-        latency_30min_median=median(at_30),
-        latency_window_median=median(window),
-        worst_latency=float(worst),
-        early_latency_11min_median=median(at_11),
-    )
-
-
-GRID_BASES = (60, 120, 180, 210, 240, 300)
-GRID_CAPS = (540, 600)
-GRID_MULTIPLIERS = (1.0, 1.1, 1.2, 1.3, 1.5)
-GRID_JITTERS = (0.0, 0.02, 0.05, 0.1)
-
-
-def grid_search(seeds: int = 20) -> list[Candidate]:
-    found: list[Candidate] = []
-    for base in GRID_BASES:
-        for cap in GRID_CAPS:
-            for multiplier in GRID_MULTIPLIERS:
-                if multiplier == 1.0 and base != cap:
-                    pass  # a fixed interval at `base`: the cap never applies
-                for jitter in GRID_JITTERS:
-                    policy = replace(
-                        POLLING_PROFILE,
-                        base_seconds=base,
-                        cap_seconds=cap,
-                        multiplier=multiplier,
-                        jitter_ratio=jitter,
-                    )
-                    found.append(evaluate(policy, seeds))
-    return found
-
-
-def rank(candidates: Sequence[Candidate]) -> list[Candidate]:
-    """Those that meet the targets, best first: lowest latency around 30 minutes (the window,
-    not the single instant), then fewest calls, then more jitter (spreads load)."""
-    meeting = [c for c in candidates if c.meets() and c.latency_window_median <= 180]
-    return sorted(
-        meeting,
-        key=lambda c: (
-            round(c.latency_window_median / 15),
-            c.never_calls_p95,
-            -c.policy.jitter_ratio,
-        ),
-    )
-
-
-def describe_policy(policy: BackoffPolicy) -> str:
-    return (
-        f"base {policy.base_seconds} s, cap {policy.cap_seconds} s, x{policy.multiplier:g}, "
-        f"jitter {policy.jitter_ratio:g}"
-    )
-
-
-def candidate_table(candidates: Sequence[Candidate]) -> str:
-    return table(
-        [
-            "policy",
-            "calls never (median / p95)",
-            "worst latency",
-            "latency @30 min median",
-            "latency 25-35 min median",
-            "latency @11 min median",
-            "meets the 3 polling targets",
-            "also <= 3 min over 25-35 min",
-        ],
-        [
-            (
-                describe_policy(c.policy),
-                f"{c.never_calls_median:g} / {c.never_calls_p95:g}",
-                human_seconds(c.worst_latency),
-                human_seconds(c.latency_30min_median),
-                human_seconds(c.latency_window_median),
-                human_seconds(c.early_latency_11min_median),
-                "yes" if c.meets() else "no",
-                "yes" if c.latency_window_median <= 180 else "no",
-            )
-            for c in candidates
-        ],
-    )
-
-
 def text_chart(rows: Sequence[Row], delay: str = "30 min") -> str:
     """Calls against median latency, one mark per policy, as text."""
     points = [
@@ -495,8 +538,8 @@ def text_chart(rows: Sequence[Row], delay: str = "30 min") -> str:
 
 if __name__ == "__main__":
     all_rows = scenario_rows()
+    print(pattern_table())
     print(scenario_table(all_rows))
     print(text_chart(all_rows))
+    print(frontier_table(frontier_points(SEEDS)))
     print(cost_breakdown_table())
-    ranked = rank(grid_search())
-    print(candidate_table(ranked[:10]))
