@@ -150,8 +150,9 @@ def next_check(
     schedule: CheckSchedule, *, placed_at: datetime, checked_at: datetime, phase: float
 ) -> NextCheck:
     """The wait after a check made at `checked_at` for an order placed at `placed_at`: until
-    the order's next check time at least one second away, or until the deadline. Both datetimes
-    must be timezone-aware; a check time before the placement counts as the placement.
+    the order's next check time at least one second away (to the nearest second), or until the
+    deadline (rounded up). Both datetimes must be timezone-aware; a check time before the
+    placement counts as the placement.
 
     Anchored to the placement, not to the last check: a check made early (a webhook woke the
     order) or late (a retry, a slow invocation) leaves the later check times where they were.
@@ -167,12 +168,17 @@ def next_check(
     earliest = -(-(elapsed_micros + _MICROS_PER_SECOND) // _MICROS_PER_SECOND)
     position = bisect.bisect_left(offsets, earliest)
     target = offsets[min(position, len(offsets) - 1)]
-    wait = max(1, -(-(target * _MICROS_PER_SECOND - elapsed_micros) // _MICROS_PER_SECOND))
-    return NextCheck(
-        wait_seconds=wait,
-        deadline_reached=False,
-        reaches_deadline=target == schedule.deadline_seconds,
-    )
+    remaining_micros = target * _MICROS_PER_SECOND - elapsed_micros
+    final = target == schedule.deadline_seconds
+    if final:
+        # Rounded up: the final check never comes before the deadline (at most a second after).
+        wait = -(-remaining_micros // _MICROS_PER_SECOND)
+    else:
+        # Rounded to the nearest second: a check a little late (the run time of the invocation,
+        # a Wait of whole seconds) does not push every later one back, since the next wait is
+        # counted from the placement again.
+        wait = (remaining_micros + _MICROS_PER_SECOND // 2) // _MICROS_PER_SECOND
+    return NextCheck(wait_seconds=max(1, wait), deadline_reached=False, reaches_deadline=final)
 
 
 def _require_aware(name: str, value: datetime) -> None:

@@ -220,9 +220,21 @@ def test_a_check_a_second_before_a_check_time_waits_that_second() -> None:
 
 
 def test_less_than_a_second_before_a_check_time_skips_to_the_following_one() -> None:
-    # 0.5 s before the check at 122: the next one at 184, 62.5 s away, rounded up.
+    # 0.5 s before the check at 122: the next one at 184, 62.5 s away, to the nearest second.
     assert check_after(POLLING_PROFILE, 121.5) == NextCheck(63, False)
-    assert check_after(POLLING_PROFILE, 121.999_999) == NextCheck(63, False)
+    assert check_after(POLLING_PROFILE, 121.999_999) == NextCheck(62, False)
+
+
+def test_a_check_made_late_does_not_push_the_later_ones_back() -> None:
+    # 0.4 s after the check time 122 (the invocation's run time): the next at 184 still.
+    assert check_after(POLLING_PROFILE, 122.4) == NextCheck(62, False)
+    assert check_after(POLLING_PROFILE, 122.6) == NextCheck(61, False)
+
+
+def test_the_final_wait_is_rounded_up_so_the_last_check_is_never_early() -> None:
+    offsets = POLLING_PROFILE.nominal_offsets()
+    decision = check_after(POLLING_PROFILE, offsets[-2] + 0.9)
+    assert decision == NextCheck(DAY - offsets[-2], False, reaches_deadline=True)
 
 
 def test_the_wait_to_the_deadline_is_the_last_one() -> None:
