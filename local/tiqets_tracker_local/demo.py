@@ -3,7 +3,7 @@
 The local stack runs the real state machine and handlers on moto; the Tiqets simulator plays the
 API and calls the real webhook handler over HTTP, through a local endpoint that plays API
 Gateway. Time runs 60 times faster than on AWS: a simulated minute passes in a real second,
-back-off and timeouts are divided the same way, and the 24-hour deadline is cut to 40 minutes so
+waits and timeouts are divided the same way, and the 24-hour deadline is cut to 40 minutes so
 that the never-fulfilled order ends within the demo.
 """
 

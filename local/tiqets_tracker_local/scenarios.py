@@ -52,9 +52,11 @@ class Pace:
     """Real seconds to wait for every order's outcomes."""
 
 
-# At 60x: the webhook safety net polls every 10 to 30 simulated minutes, polling every 1 to 10
-# minutes, and the deadline comes 40 simulated minutes after placement. The template accepts
-# these values, so a deployed stack runs them as the local one does.
+# At 60x the deadline comes 40 simulated minutes (40 real seconds) after placement. The check
+# schedule's pattern is in real seconds, and its first interval (the first minute) already
+# outlasts that deadline, so each mode checks at its BackoffBaseSeconds: the webhook safety net
+# every 10 simulated minutes, polling every 2. The template accepts these values, so a deployed
+# stack runs them as the local one does.
 DEMO_PACE = Pace(
     time_scale=60,
     webhook_parameters={
@@ -65,7 +67,7 @@ DEMO_PACE = Pace(
     },
     polling_parameters={
         "WebhookEnabled": "false",
-        "BackoffBaseSeconds": "1",
+        "BackoffBaseSeconds": "2",
         "BackoffCapSeconds": "10",
         "DeadlineSeconds": "40",
     },
