@@ -21,7 +21,11 @@ sys.path[:0] = [str(ROOT / "functions"), str(ROOT / "local"), str(ROOT)]
 
 from bench import cold_start, schedule_model, stack_runs, voucher_memory  # noqa: E402
 from bench.common import human_seconds, table  # noqa: E402
-from tiqets_tracker.check_schedule import POLLING_PROFILE, WEBHOOK_PROFILE  # noqa: E402
+from tiqets_tracker.check_schedule import (  # noqa: E402
+    POLLING_PROFILE,
+    WEBHOOK_PROFILE,
+    CheckSchedule,
+)
 
 OUTPUT = ROOT / "BENCHMARKS.md"
 
@@ -134,6 +138,7 @@ def main() -> None:
     def ratio(name: str) -> schedule_model.FrontierPoint:
         return next(point for point in points if point.name == name)
 
+    sparse = schedule_model.variant(CheckSchedule(600, 5_400, 86_400), seeds)
     early = ("1 min", "11 min", "30 min")
     up_to_hour = ("1 min", "11 min", "30 min", "45 min", "60 min")
     poll_never = calls_never(polling, "off")
@@ -222,12 +227,15 @@ Current defaults: `POLLING_PROFILE` = {schedule_model.describe_schedule(POLLING_
 
 One trade-off the targets force: with the webhook delivered, an order fulfilled after 30 minutes
 now costs {delivered_30.calls_median:g} Tiqets calls (median) before its webhook, where the
-earlier exponential safety net (600 s, doubling) made 3 or 4: a safety net that finds a lost
+earlier exponential safety net (600 s, doubling) made 4: a safety net that finds a lost
 webhook's order within 10 minutes (median) during the first hour has to check every few minutes
 while fulfilment is likely. That costs about
 ${(delivered_30.calls_median - 4) * 3 * 0.000025:.5f} more per delayed order in Step Functions
-transitions; orders fulfilled at once (most) are unaffected. `BackoffBaseSeconds` = 600 with the
-webhook gives the sparser net back (section 1 shows what it costs in latency).
+transitions; orders fulfilled at once (most) are unaffected. A distributor who trusts the webhook
+more than the targets do can set `BackoffBaseSeconds` = 600: {sparse.calls_at_30:g} Tiqets calls
+for an order fulfilled after 30 minutes, {sparse.calls_never:g} for one never fulfilled, and an
+expected detection latency with the webhook lost of {human_seconds(sparse.latency)} instead of
+{human_seconds(ratio(hooked).latency)}.
 
 ## 1. Check schedules against the baselines and the optimum
 
@@ -252,10 +260,10 @@ the optimum with as many checks as its order never fulfilled makes (median over 
 
 {plot(points)}
 
-The square-root rule alone would put the late checks further apart than 15 minutes (polling) and
-90 minutes (webhook on); the longest-wait caps that the worst-case targets impose cost the
-polling profile most of its distance from the optimum (the optimum at 141 checks waits about
-25 minutes late in the day).
+Where our profiles lose to the optimum: at 141 checks the optimum spaces the last 18 hours about
+20 minutes apart, which the 15-minute worst-case target forbids; that is most of the polling
+profile's distance. At 30 checks the optimum's late spacing (about 90 minutes) is what the
+webhook profile's cap allows anyway; the rest is rounding each interval to whole checks.
 
 ### Detection latency and calls, by when the order is fulfilled
 
@@ -282,9 +290,10 @@ Reproduce: `.venv/bin/python -m bench.stack_runs verify`.
 
 {verification}
 
-The fulfilment instants are chosen away from check instants: a real round takes 0.1-0.3 s on
-moto, which the model leaves out, so a fulfilment a few tenths of a second after a modelled check
-can be caught one check earlier in reality; each real round still adds exactly 3 transitions.
+A real round takes 0.1 s to about a second on moto (a plain `Wait` round the longest), which the
+model leaves out: the cases space their checks 2 s (parked) or 3 s (plain waits) apart, so a late
+round does not skip a check time, and their fulfilment instants lie away from check instants.
+Each real round adds exactly 3 transitions.
 
 {schedule_model.scenario_table(rows)}
 

@@ -310,6 +310,30 @@ def frontier_points(seeds: int) -> list[FrontierPoint]:
     return points
 
 
+@dataclass(frozen=True)
+class Variant:
+    """Another webhook-mode schedule, in the figures of the trade-off."""
+
+    calls_at_30: float
+    """Tiqets calls (median) for an order fulfilled after 30 minutes, its webhook delivered."""
+    calls_never: float
+    latency: float
+    """Expected detection latency under the pattern with the webhook lost, seconds."""
+
+
+def variant(schedule: CheckSchedule, seeds: int) -> Variant:
+    schedules = [schedule_times(schedule, seed) for seed in range(seeds)]
+    at_30 = [
+        run(times, fulfilment_at(1_800, seed), webhook=True, delivered=True).calls
+        for seed, times in enumerate(schedules)
+    ]
+    return Variant(
+        calls_at_30=median(at_30),
+        calls_never=median([len(times) for times in schedules]),
+        latency=sum(expected_latency(times) for times in schedules) / len(schedules),
+    )
+
+
 def frontier_table(points: Sequence[FrontierPoint]) -> str:
     return table(
         [

@@ -54,8 +54,8 @@ class VerifyCase:
 
 VERIFY_CASES = (
     VerifyCase("instant done, polling", False, 1, 1, 60, 0.0),
-    VerifyCase("done after 7.5 s, polling base 2 cap 4", False, 2, 4, 60, 7.5),
-    VerifyCase("never, polling base 1 cap 2, deadline 9 s", False, 1, 2, 9, None),
+    VerifyCase("done after 10.5 s, polling base 3 cap 6", False, 3, 6, 60, 10.5),
+    VerifyCase("never, polling base 3 cap 6, deadline 15 s", False, 3, 6, 15, None),
     VerifyCase("done after 6.5 s, webhook on but lost, base 2 cap 3", True, 2, 3, 60, 6.5),
     VerifyCase("never, webhook on but lost, base 2 cap 3, deadline 10 s", True, 2, 3, 10, None),
 )
