@@ -171,6 +171,9 @@ PHYSICAL_NAME_PROPERTIES: dict[str, str | None] = {
     "AWS::IAM::Role": "RoleName",
     "AWS::Logs::LogGroup": "LogGroupName",
     "AWS::CloudWatch::Alarm": "AlarmName",
+    "AWS::SNS::Topic": "TopicName",
+    "AWS::SNS::TopicPolicy": None,
+    "AWS::SNS::Subscription": None,
     "AWS::Lambda::Function": "FunctionName",
     "AWS::Lambda::Permission": None,
     "AWS::Scheduler::Schedule": "Name",
@@ -375,3 +378,121 @@ def test_the_largest_voucher_allowed_fits_the_voucher_functions_ephemeral_storag
     storage_bytes = function["EphemeralStorage"]["Size"] * 1000 * 1000
     # The spooled download and the runtime's own use of /tmp must both fit.
     assert largest < storage_bytes * 0.85
+
+
+ALARM_TARGET = {"Fn::If": ["CreateAlarmTopic", {"Ref": "AlarmTopic"}, {"Ref": "AlarmTopicArn"}]}
+
+
+def alarms(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        name: resource["Properties"]
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::CloudWatch::Alarm"
+    }
+
+
+def test_every_alarm_notifies_the_alarm_topic_when_it_fires_and_when_it_clears(
+    cfn_template: dict[str, Any],
+) -> None:
+    found = alarms(cfn_template)
+    assert len(found) == 8
+    for name, alarm in found.items():
+        assert alarm["AlarmActions"] == [ALARM_TARGET], name
+        assert alarm["OKActions"] == [ALARM_TARGET], name
+        assert alarm["TreatMissingData"] == "notBreaching", name
+
+
+def test_every_alarm_says_what_to_do(cfn_template: dict[str, Any]) -> None:
+    for name, alarm in alarms(cfn_template).items():
+        description = alarm["AlarmDescription"]
+        assert re.search(r"\b(Look|Raise|Find|Check|check)\b", description), name
+        assert len(description) <= 1024, name  # CloudWatch's limit for AlarmDescription
+
+
+def test_alarms_go_to_a_topic_of_the_stack_or_to_the_one_given(
+    cfn_template: dict[str, Any],
+) -> None:
+    given = Resolver.for_template(
+        cfn_template,
+        stack_name="check",
+        region="eu-west-1",
+        overrides={
+            "AlarmTopicArn": "arn:aws:sns:eu-west-1:123456789012:on-call",
+            "AlarmEmail": "ops@example.com",
+        },
+    )
+    own = Resolver.for_template(
+        cfn_template,
+        stack_name="check",
+        region="eu-west-1",
+        overrides={"AlarmEmail": "ops@example.com"},
+    )
+    silent = Resolver.for_template(cfn_template, stack_name="check", region="eu-west-1")
+    resources = cfn_template["Resources"]
+
+    assert given.condition(resources["AlarmTopic"]["Condition"]) is False
+    assert given.condition(resources["AlarmEmailSubscription"]["Condition"]) is False
+    assert given.resolve(ALARM_TARGET) == "arn:aws:sns:eu-west-1:123456789012:on-call"
+    assert own.condition(resources["AlarmTopic"]["Condition"]) is True
+    assert own.condition(resources["AlarmEmailSubscription"]["Condition"]) is True
+    assert silent.condition(resources["AlarmEmailSubscription"]["Condition"]) is False
+    statement = resources["AlarmTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement == [
+        {
+            "Sid": "CloudWatchAlarmsOfThisAccount",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+            "Action": "sns:Publish",
+            "Resource": {"Ref": "AlarmTopic"},
+            "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
+        }
+    ]
+
+
+def test_the_tiqets_error_rate_alarm_counts_every_status_the_check_reports(
+    cfn_template: dict[str, Any],
+) -> None:
+    from tiqets_tracker.tiqets import OrderStatus
+
+    queries = cfn_template["Resources"]["TiqetsErrorRateAlarm"]["Properties"]["Metrics"]
+    statuses = {
+        dimension["Value"]
+        for query in queries
+        if "MetricStat" in query
+        for dimension in query["MetricStat"]["Metric"]["Dimensions"]
+        if dimension["Name"] == "status"
+    }
+    # check_order_status.app reports each status seen, and "tiqets_error" for no usable answer.
+    assert statuses == {status.value for status in OrderStatus} | {"tiqets_error"}
+
+
+def test_every_output_is_exported_under_the_stack_name(cfn_template: dict[str, Any]) -> None:
+    for name, output in cfn_template["Outputs"].items():
+        assert output["Export"] == {"Name": {"Fn::Sub": f"${{AWS::StackName}}-{name}"}}, name
+        assert output.get("Description"), name
+
+
+# SAR's rules for AWS::ServerlessRepo::Application (AWS SAM developer guide, "AWS SAM template
+# Metadata section properties").
+SAR_NAME = re.compile(r"[a-zA-Z0-9\-]{1,140}")
+SAR_AUTHOR = re.compile(r"[a-z0-9](([a-z0-9]|-(?!-))*[a-z0-9])?")
+SAR_LABEL = re.compile(r"[a-zA-Z0-9+\-_:/@]{1,127}")
+
+
+def test_the_serverless_repo_metadata_follows_sars_rules(sam_template: dict[str, Any]) -> None:
+    import tomllib
+
+    metadata = sam_template["Metadata"]["AWS::ServerlessRepo::Application"]
+    assert SAR_NAME.fullmatch(metadata["Name"])
+    assert 1 <= len(metadata["Description"]) <= 256
+    assert SAR_AUTHOR.fullmatch(metadata["Author"])
+    assert len(metadata["Author"]) <= 127
+    assert len(metadata["Labels"]) <= 10
+    assert all(SAR_LABEL.fullmatch(label) for label in metadata["Labels"])
+    assert "Fn::" not in json.dumps(metadata)
+    assert "Ref" not in json.dumps(metadata)
+    project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text("utf-8"))["project"]
+    assert metadata["SemanticVersion"] == project["version"]
+    assert metadata["SpdxLicenseId"] == project["license"]
+    assert "Apache License" in (PROJECT_ROOT / metadata["LicenseUrl"]).read_text("utf-8")
+    assert (PROJECT_ROOT / metadata["ReadmeUrl"]).is_file()

@@ -41,6 +41,12 @@ REFUSED = {
     "SweepSchedule": ["15 minutes", "every(15 minutes)", ""],
     "LogLevel": ["info", "TRACE"],
     "LogRetentionDays": ["2", "0", "3653"],
+    "AlarmEmail": ["on-call", "on call@example.com", "@example.com", "ops@localhost"],
+    "AlarmTopicArn": [
+        "alarms",
+        "arn:aws:sqs:eu-west-1:123456789012:alarms",
+        "arn:aws:sns:eu-west-1:1234:alarms",
+    ],
 }
 ACCEPTED = {
     "WebhookThrottleRatePerSecond": ["1", "10000"],
@@ -53,6 +59,12 @@ ACCEPTED = {
     "VoucherKmsKeyArn": ["", KEY_ARN],
     "SecretsKmsKeyArn": ["", KEY_ARN, KEY_ARN.replace("arn:aws:", "arn:aws-cn:")],
     "VoucherMaxBytes": ["1024", "1099", "9999", "104857600", "419430399", "419430400"],
+    "AlarmEmail": ["", "on-call@example.com", "ops+tiqets@shop.example.co.uk"],
+    "AlarmTopicArn": [
+        "",
+        "arn:aws:sns:eu-west-1:123456789012:on-call",
+        "arn:aws-cn:sns:cn-north-1:123456789012:on-call",
+    ],
 }
 
 
