@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "functions"), str(ROOT / "local"), str(ROOT)]
 
-from bench import cold_start, schedule_model, stack_runs, voucher_memory  # noqa: E402
+from bench import cold_start, scale, schedule_model, stack_runs, voucher_memory  # noqa: E402
 from bench.common import human_seconds, table  # noqa: E402
 from tiqets_tracker.check_schedule import (  # noqa: E402
     POLLING_PROFILE,
@@ -404,6 +404,8 @@ bench.stack_runs throughput` runs 25, 50, 100 and 200 (200 measured 200/200 righ
 2.1 orders per second, on 2026-11-26).
 
 {throughput_table}
+
+{scale.section()}
 """
     OUTPUT.write_text(text, encoding="utf-8")
     step(f"done in {total:.0f} s")
