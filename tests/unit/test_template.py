@@ -180,6 +180,9 @@ PHYSICAL_NAME_PROPERTIES: dict[str, str | None] = {
     "AWS::StepFunctions::StateMachine": "StateMachineName",
     "AWS::ApiGatewayV2::Api": "Name",
     "AWS::ApiGatewayV2::Stage": None,  # named within its API
+    # The distributor's own domain, given as a parameter: one stack per name by design.
+    "AWS::ApiGatewayV2::DomainName": None,
+    "AWS::ApiGatewayV2::ApiMapping": None,
 }
 
 
@@ -496,3 +499,44 @@ def test_the_serverless_repo_metadata_follows_sars_rules(sam_template: dict[str,
     assert metadata["SpdxLicenseId"] == project["license"]
     assert "Apache License" in (PROJECT_ROOT / metadata["LicenseUrl"]).read_text("utf-8")
     assert (PROJECT_ROOT / metadata["ReadmeUrl"]).is_file()
+
+
+def test_callback_urls_use_the_custom_domain_when_one_is_given(
+    cfn_template: dict[str, Any],
+) -> None:
+    certificate = "arn:aws:acm:eu-west-1:123456789012:certificate/" + "0" * 8 + "-" + "0" * 27
+    domain = Resolver.for_template(
+        cfn_template,
+        stack_name="check",
+        region="eu-west-1",
+        overrides={
+            "WebhookDomainName": "callbacks.example.com",
+            "WebhookCertificateArn": certificate,
+        },
+    )
+    plain = Resolver.for_template(cfn_template, stack_name="check", region="eu-west-1")
+    resources, outputs = cfn_template["Resources"], cfn_template["Outputs"]
+
+    assert domain.resolve(outputs["WebhookUrl"]["Value"]) == (
+        "https://callbacks.example.com/tiqets/callbacks"
+    )
+    assert ".execute-api.eu-west-1." in plain.resolve(outputs["WebhookUrl"]["Value"])
+    for name in ("WebhookDomain", "WebhookDomainMapping"):
+        assert domain.condition(resources[name]["Condition"]) is True
+        assert plain.condition(resources[name]["Condition"]) is False
+    mapping = resources["WebhookDomainMapping"]
+    assert mapping["DependsOn"] in resources  # SAM's $default stage of the HTTP API
+    assert mapping["Properties"]["Stage"] == "$default"
+
+
+def test_a_custom_domain_without_a_certificate_is_refused_at_deploy(
+    sam_template: dict[str, Any],
+) -> None:
+    rule = sam_template["Rules"]["WebhookDomainNeedsCertificate"]
+    assert rule["RuleCondition"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "WebhookDomainName"}, ""]}]
+    }
+    (assertion,) = rule["Assertions"]
+    assert assertion["Assert"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "WebhookCertificateArn"}, ""]}]
+    }

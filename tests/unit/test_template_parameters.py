@@ -42,6 +42,8 @@ REFUSED = {
     "LogLevel": ["info", "TRACE"],
     "LogRetentionDays": ["2", "0", "3653"],
     "AlarmEmail": ["on-call", "on call@example.com", "@example.com", "ops@localhost"],
+    "WebhookDomainName": ["Callbacks.Example.com", "https://callbacks.example.com", "localhost"],
+    "WebhookCertificateArn": ["certificate/1", "arn:aws:acm:eu-west-1:123456789012:key/x"],
     "AlarmTopicArn": [
         "alarms",
         "arn:aws:sqs:eu-west-1:123456789012:alarms",
@@ -60,6 +62,11 @@ ACCEPTED = {
     "SecretsKmsKeyArn": ["", KEY_ARN, KEY_ARN.replace("arn:aws:", "arn:aws-cn:")],
     "VoucherMaxBytes": ["1024", "1099", "9999", "104857600", "419430399", "419430400"],
     "AlarmEmail": ["", "on-call@example.com", "ops+tiqets@shop.example.co.uk"],
+    "WebhookDomainName": ["", "callbacks.example.com", "tiqets-callbacks.shop.example.co.uk"],
+    "WebhookCertificateArn": [
+        "",
+        "arn:aws:acm:eu-west-1:123456789012:certificate/12345678-1234-1234-1234-123456789012",
+    ],
     "AlarmTopicArn": [
         "",
         "arn:aws:sns:eu-west-1:123456789012:on-call",
