@@ -5,8 +5,8 @@ rotating keys".
 
 Values are cached for `API_KEY_CACHE_SECONDS` (`WEBHOOK_KEYS_CACHE_SECONDS`) by Powertools'
 parameter cache, which lives as long as the Lambda container: a rotated key takes up to that long
-to reach a warm container, unless `clear_secret_cache()` is called (for example after Tiqets
-answers 401).
+to reach a warm container, unless `clear_secret_cache()` is called (nothing in the tracker calls
+it after a 401 today: a refused key ends the order in TrackingFailed; see OPERATIONS.md).
 
 Secrecy: no secret value ever appears in a log record or in an error. A failure that may pass
 (throttling, a service error, a dropped connection) raises `SecretStoreUnavailableError`, which
