@@ -175,14 +175,15 @@ class Tracker:
         return dict(self.client("stepfunctions").describe_execution(executionArn=execution_arn))
 
     def executions_of(self, order_reference_id: str, first_execution_arn: str) -> list[str]:
-        """The order's execution and the sweep's restarts of it."""
+        """The order's execution, its re-checks after a late callback and the sweep's restarts
+        of it."""
         pages = self.client("stepfunctions").get_paginator("list_executions")
-        prefix = f"{order_reference_id}-recheck-"
+        prefixes = (f"{order_reference_id}-recheck-", f"{order_reference_id}-sweep-")
         restarts = [
             execution["executionArn"]
             for page in pages.paginate(stateMachineArn=self.state_machine_arn)
             for execution in page["executions"]
-            if execution["name"].startswith(prefix)
+            if execution["name"].startswith(prefixes)
         ]
         return [first_execution_arn, *restarts]
 
