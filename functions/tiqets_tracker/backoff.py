@@ -25,6 +25,8 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from tiqets_tracker.timestamps import require_aware
+
 __all__ = [
     "MAX_POLICY_SECONDS",
     "BackoffPolicy",
@@ -189,8 +191,8 @@ def _decide(
     rng: random.Random,
     at_least_seconds: int | None,
 ) -> NextCheck:
-    _require_aware("placed_at", placed_at)
-    _require_aware("checked_at", checked_at)
+    require_aware("placed_at", placed_at)
+    require_aware("checked_at", checked_at)
 
     deadline_at = placed_at + timedelta(seconds=policy.deadline_seconds)
     # Skew: a check "before" the placement counts as made at the placement.
@@ -246,8 +248,3 @@ def _ceil_seconds(seconds: float) -> int:
     if abs(seconds - nearest) <= _ROUNDING_TOLERANCE * max(1.0, abs(seconds)):
         return int(nearest)
     return math.ceil(seconds)
-
-
-def _require_aware(name: str, value: datetime) -> None:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{name} must be a timezone-aware datetime, got naive {value.isoformat()}")

@@ -40,6 +40,7 @@ from functools import cache
 
 from tiqets_tracker.backoff import MAX_POLICY_SECONDS, NextCheck, seeded_rng
 from tiqets_tracker.fulfilment_pattern import intervals
+from tiqets_tracker.timestamps import require_aware
 
 __all__ = [
     "POLLING_PROFILE",
@@ -157,8 +158,8 @@ def next_check(
     Anchored to the placement, not to the last check: a check made early (a webhook woke the
     order) or late (a retry, a slow invocation) leaves the later check times where they were.
     """
-    _require_aware("placed_at", placed_at)
-    _require_aware("checked_at", checked_at)
+    require_aware("placed_at", placed_at)
+    require_aware("checked_at", checked_at)
     elapsed_micros = (max(checked_at, placed_at) - placed_at) // _ONE_MICROSECOND
     deadline_micros = schedule.deadline_seconds * _MICROS_PER_SECOND
     if elapsed_micros >= deadline_micros:
@@ -179,11 +180,6 @@ def next_check(
         # counted from the placement again.
         wait = (remaining_micros + _MICROS_PER_SECOND // 2) // _MICROS_PER_SECOND
     return NextCheck(wait_seconds=max(1, wait), deadline_reached=False, reaches_deadline=final)
-
-
-def _require_aware(name: str, value: datetime) -> None:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{name} must be a timezone-aware datetime, got naive {value.isoformat()}")
 
 
 # Default profiles: the template's parameters override them. Measured by `make bench` against

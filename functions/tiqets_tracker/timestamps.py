@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from tiqets_tracker.errors import InvalidExecutionInputError
 
-__all__ = ["as_utc", "format_timestamp", "parse_timestamp"]
+__all__ = ["as_utc", "format_timestamp", "parse_timestamp", "require_aware"]
 
 
 def parse_timestamp(value: str, *, field: str) -> datetime:
@@ -29,3 +29,10 @@ def as_utc(moment: datetime, *, field: str) -> datetime:
 
 def format_timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def require_aware(name: str, value: datetime) -> None:
+    """Refuse a naive datetime (a caller's mistake, not bad input): the schedules compare
+    instants, which a naive time does not name."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be a timezone-aware datetime, got naive {value.isoformat()}")
