@@ -50,7 +50,7 @@ def translate(sam_template: Mapping[str, Any], region: str) -> dict[str, Any]:
         function_globals["CodeUri"] = LOCAL_ARTIFACTS + str(function_globals["CodeUri"])
     for resource in template["Resources"].values():
         properties = resource.get("Properties", {})
-        for key in ("CodeUri", "DefinitionUri"):
+        for key in ("CodeUri", "ContentUri", "DefinitionUri"):
             if isinstance(properties.get(key), str):
                 properties[key] = LOCAL_ARTIFACTS + properties[key]
 

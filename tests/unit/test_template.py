@@ -175,6 +175,7 @@ PHYSICAL_NAME_PROPERTIES: dict[str, str | None] = {
     "AWS::SNS::TopicPolicy": None,
     "AWS::SNS::Subscription": None,
     "AWS::Lambda::Function": "FunctionName",
+    "AWS::Lambda::LayerVersion": "LayerName",
     "AWS::Lambda::Permission": None,
     "AWS::Scheduler::Schedule": "Name",
     "AWS::StepFunctions::StateMachine": "StateMachineName",
