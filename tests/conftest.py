@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -23,6 +25,15 @@ def use_fake_aws(env: pytest.MonkeyPatch, region: str) -> None:
         "POWERTOOLS_PARAMETERS_MAX_AGE",
     ):
         env.delenv(name, raising=False)
+
+
+def emf_records(stdout: str) -> list[dict[str, Any]]:
+    """The CloudWatch embedded-metric-format records among a handler's printed lines."""
+    return [
+        json.loads(line)
+        for line in stdout.splitlines()
+        if line.startswith("{") and '"_aws"' in line
+    ]
 
 
 def empty_powertools_metrics() -> None:

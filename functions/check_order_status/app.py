@@ -12,8 +12,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tiqets_tracker.aws import dynamodb_client
-from tiqets_tracker.checking import check_order
-from tiqets_tracker.errors import TiqetsTrackerError
+from tiqets_tracker.checking import begins_tracking, check_order
+from tiqets_tracker.errors import (
+    ConfigurationError,
+    TiqetsRequestRejectedError,
+    TiqetsTrackerError,
+    TiqetsUnavailableError,
+)
 from tiqets_tracker.logs import handler_logger
 from tiqets_tracker.records import TrackingRecords, retention_from_env
 from tiqets_tracker.secret_store import load_api_key
@@ -22,6 +27,10 @@ from tiqets_tracker.tiqets import Tickets, TiqetsClient
 
 logger = handler_logger()
 metrics = Metrics()
+# The errors that end tracking at once (the state machine's Catch routes them to TrackingFailed):
+# a first check that raises one of them still started an order. After any other error the state
+# machine checks again with the same state, and that check counts it.
+_ENDS_TRACKING = (TiqetsRequestRejectedError, TiqetsUnavailableError, ConfigurationError)
 
 
 @cache
@@ -71,6 +80,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         dynamodb_client(),
         retention=retention_from_env("TRACKING_RETENTION_DAYS"),
     )
+    starts_order = begins_tracking(event)
     try:
         result = check_order(
             event,
@@ -82,11 +92,17 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     except TiqetsTrackerError as error:
         metrics.add_dimension(name="error", value=type(error).__name__)
         metrics.add_metric(name="FailedChecks", unit=MetricUnit.Count, value=1)
+        if starts_order and isinstance(error, _ENDS_TRACKING):
+            metrics.add_metric(name="OrdersStarted", unit=MetricUnit.Count, value=1)
         raise
     # One metric, StatusChecks, per status seen ("tiqets_error" when Tiqets failed to answer).
     seen = result.state["status"] if result.state.get("last_error") is None else "tiqets_error"
     metrics.add_dimension(name="status", value=str(seen))
     metrics.add_metric(name="StatusChecks", unit=MetricUnit.Count, value=1)
+    if starts_order:
+        # Under the same dimensions as StatusChecks (Powertools writes one dimension set per
+        # invocation); the dashboard sums it over them.
+        metrics.add_metric(name="OrdersStarted", unit=MetricUnit.Count, value=1)
     logger.info(
         "order checked",
         extra={

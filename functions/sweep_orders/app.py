@@ -36,4 +36,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     for action in SweepAction:
         count = sum(1 for swept in report.swept if swept.action is action)
         metrics.add_metric(name=f"Sweep{action.value}", unit=MetricUnit.Count, value=count)
+    if not report.stopped_early:
+        # Gauges for the dashboard, from a whole pass only (a partial one would under-count):
+        # orders open longer than sweep.MIN_OPEN_AGE, and those of them with a live execution.
+        metrics.add_metric(name="OpenOrders", unit=MetricUnit.Count, value=report.open_orders)
+        metrics.add_metric(name="RunningExecutions", unit=MetricUnit.Count, value=report.running)
     return report.to_json()

@@ -37,6 +37,7 @@ from tiqets_tracker.outcomes import Outcome, outcome_for_status
 from tiqets_tracker.records import RecordSnapshot
 from tiqets_tracker.timestamps import format_timestamp, parse_timestamp
 from tiqets_tracker.tiqets import OrderStatus, Tickets
+from tiqets_tracker.tracking import execution_name
 from tiqets_tracker.tracking_settings import TrackingSettings
 
 logger = logging.getLogger(__name__)
@@ -91,6 +92,21 @@ class CheckResult:
     state: dict[str, Any]
     status: OrderStatus | None
     outcome: Outcome | None
+
+
+def begins_tracking(tracker_state: object) -> bool:
+    """Whether this is the state of an order's very first check: no check made yet, in the
+    execution named after the order (not a re-check's or a sweep restart's). The dashboard counts
+    orders started from it. False for a malformed state, which check_order refuses."""
+    if not isinstance(tracker_state, Mapping) or tracker_state.get("checks_made") not in (None, 0):
+        return False
+    order, execution_arn = tracker_state.get("order"), tracker_state.get("execution_arn")
+    if not isinstance(order, Mapping) or not isinstance(execution_arn, str):
+        return False
+    order_reference_id = order.get("order_reference_id")
+    return isinstance(order_reference_id, str) and execution_arn.endswith(
+        f":{execution_name(order_reference_id)}"
+    )
 
 
 def _count(raw: object, field: str) -> int:

@@ -51,6 +51,10 @@ class InvalidExecutionInputError(TiqetsTrackerError):
     The message says which field is wrong and why, without echoing long values."""
 
 
+class InvalidOutcomeEventError(TiqetsTrackerError):
+    """An event handed to the outcome-metrics Lambda is not an outcome the tracker published."""
+
+
 class ConfigurationError(TiqetsTrackerError):
     """A required setting (environment variable, secret) is missing or malformed."""
 

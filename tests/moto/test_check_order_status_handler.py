@@ -18,7 +18,7 @@ import pytest
 from moto import mock_aws
 
 from tests.check_states import first_check_state
-from tests.conftest import use_fake_aws
+from tests.conftest import emf_records, use_fake_aws
 from tests.lambda_context import lambda_context
 from tests.tracking_table import create_tracking_table
 from tiqets_tracker.aws import forget_clients
@@ -302,12 +302,7 @@ def test_each_check_is_counted_per_status_seen_in_an_emf_metric(
 
     handler(first_check_state(order_id))
 
-    emf = [
-        json.loads(line)
-        for line in capsys.readouterr().out.splitlines()
-        if line.startswith("{") and '"_aws"' in line
-    ]
-    (metrics,) = emf
+    (metrics,) = emf_records(capsys.readouterr().out)
     (directive,) = metrics["_aws"]["CloudWatchMetrics"]
     assert directive["Namespace"] == "TiqetsTracker"
     assert [m["Name"] for m in directive["Metrics"]] == ["StatusChecks"]
@@ -324,3 +319,48 @@ def test_a_malformed_event_is_refused_before_the_api_key_is_loaded(
 
     with pytest.raises(InvalidExecutionInputError):
         handler({"order": {"order_reference_id": "../etc"}, "settings": {}})
+
+
+def first_execution_state(order_id: str) -> dict[str, Any]:
+    arn = f"arn:aws:states:{REGION}:123456789012:execution:tracker:{order_id}"
+    return first_check_state(order_id) | {"execution_arn": arn}
+
+
+def test_an_orders_first_check_counts_it_started_and_later_checks_do_not(
+    handler: Handler,
+    simulator: TiqetsSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    order_id = new_order(simulator, "always_pending")
+
+    state = handler(first_execution_state(order_id))
+    (first,) = emf_records(capsys.readouterr().out)
+    handler(state)
+    (second,) = emf_records(capsys.readouterr().out)
+
+    (directive,) = first["_aws"]["CloudWatchMetrics"]
+    assert [m["Name"] for m in directive["Metrics"]] == ["StatusChecks", "OrdersStarted"]
+    assert first["OrdersStarted"] == [1.0]
+    assert first["status"] == "pending"
+    assert "OrdersStarted" not in second
+
+
+def test_a_first_check_that_ends_tracking_still_counts_the_order_started(
+    handler: Handler,
+    simulator: TiqetsSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    monkeypatch.setenv("TIQETS_API_KEY_SECRET", WRONG_SECRET_NAME)
+    order_id = new_order(simulator, "instant")
+
+    with pytest.raises(TiqetsRequestRejectedError):
+        handler(first_execution_state(order_id))
+
+    (metrics,) = emf_records(capsys.readouterr().out)
+    assert metrics["error"] == "TiqetsRequestRejectedError"
+    assert metrics["FailedChecks"] == [1.0]
+    assert metrics["OrdersStarted"] == [1.0]

@@ -6,6 +6,8 @@ whose event cannot be published."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +18,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tests.conftest import use_fake_aws
+from tests.conftest import emf_records, use_fake_aws
+from tests.lambda_context import lambda_context
 from tests.tracking_table import create_tracking_table
 from tiqets_tracker.errors import SweepActionNotPublishedError
 from tiqets_tracker.order_input import OrderToTrack
@@ -214,3 +217,57 @@ def test_an_order_a_webhook_just_handed_to_a_re_check_is_left_alone(world: World
     assert report.swept == []
     assert report.skipped == 1
     assert world.executions() == []
+
+
+def sweep_handler(
+    world: World, monkeypatch: pytest.MonkeyPatch, *, remaining_millis: int
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The sweep Lambda's handler over the world: its report, and the metrics it printed (EMF).
+    Read from a redirected stdout, not capsys: the handler's logger keeps the stdout it finds
+    when its module is first imported, and capsys closes its stream after the test."""
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "tiqets-tracker")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "TiqetsTracker")
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    monkeypatch.setenv("TRACKING_TABLE_NAME", TABLE)
+    monkeypatch.setenv("EVENT_BUS_NAME", BUS)
+    monkeypatch.setenv("STATE_MACHINE_ARN", world.state_machine_arn)
+    from sweep_orders.app import lambda_handler
+
+    from tiqets_tracker.aws import forget_clients
+
+    forget_clients()
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        report: dict[str, Any] = lambda_handler(
+            {}, lambda_context("sweep", remaining_millis=remaining_millis)
+        )
+    return report, emf_records(printed.getvalue())
+
+
+def test_a_whole_sweep_reports_open_orders_and_running_executions_as_gauges(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    running = world.stepfunctions.start_execution(
+        stateMachineArn=world.state_machine_arn, name="5555555"
+    )["executionArn"]
+    world.open_order("5555555", execution_arn=running)
+    world.open_order("6666666", execution_arn=None)
+
+    report, (metrics,) = sweep_handler(world, monkeypatch, remaining_millis=60_000)
+
+    assert report["open_orders"] == 2
+    assert metrics["OpenOrders"] == [2.0]
+    assert metrics["RunningExecutions"] == [1.0]
+    assert metrics["SweepTrackingRestarted"] == [0.0]
+
+
+def test_a_sweep_that_stopped_early_reports_no_gauges(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.open_order("7777777", execution_arn=None)
+
+    report, (metrics,) = sweep_handler(world, monkeypatch, remaining_millis=5_000)
+
+    assert report["stopped_early"] is True
+    assert "OpenOrders" not in metrics
+    assert "RunningExecutions" not in metrics

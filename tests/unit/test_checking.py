@@ -23,6 +23,7 @@ from tiqets_tracker.checking import (
     InformationStager,
     RecordStore,
     TicketsSource,
+    begins_tracking,
     check_order,
 )
 from tiqets_tracker.errors import (
@@ -909,3 +910,34 @@ def test_a_recheck_after_an_outcome_was_planned_counts_as_an_early_wakeup(world:
     assert planned["outcome"] == "OrderFailed"
     assert planned["early_wakeups"] == 0
     assert rechecked["early_wakeups"] == 1
+
+
+FIRST_EXECUTION = "arn:aws:states:eu-west-1:123456789012:execution:tracker:4444444"
+
+
+def test_an_orders_first_check_in_its_first_execution_begins_tracking() -> None:
+    state = first_check_state("4444444") | {"execution_arn": FIRST_EXECUTION}
+
+    assert begins_tracking(state)
+    assert begins_tracking(state | {"checks_made": None})
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"checks_made": 1},
+        {"execution_arn": FIRST_EXECUTION + "-recheck-1"},
+        {"execution_arn": FIRST_EXECUTION + "-sweep-1"},
+        {"execution_arn": FIRST_EXECUTION.replace("4444444", "14444444")},
+        {"execution_arn": None},
+        {"order": "4444444"},
+        {"order": {"order_reference_id": 4444444}},
+    ],
+)
+def test_later_checks_re_checks_restarts_and_malformed_states_do_not(
+    changes: dict[str, Any],
+) -> None:
+    state = first_check_state("4444444") | {"execution_arn": FIRST_EXECUTION} | changes
+
+    assert not begins_tracking(state)
+    assert not begins_tracking(["not", "a", "state"])

@@ -145,7 +145,7 @@ def test_every_role_is_the_templates_own_without_aws_managed_policies(
         for arn in role["Properties"].get("ManagedPolicyArns", []):
             assert arn == {"Ref": "TraceWritingPolicy"}, f"{name} attaches {arn}"
     functions = resources_of(cfn_template, "AWS::Lambda::Function")
-    assert len(functions) == 4
+    assert len(functions) == 5
     for name, function in functions.items():
         (role_name, attribute) = function["Properties"]["Role"]["Fn::GetAtt"]
         assert attribute == "Arn"
@@ -177,6 +177,8 @@ PHYSICAL_NAME_PROPERTIES: dict[str, str | None] = {
     "AWS::Lambda::Function": "FunctionName",
     "AWS::Lambda::LayerVersion": "LayerName",
     "AWS::Lambda::Permission": None,
+    "AWS::Events::Rule": "Name",
+    "AWS::CloudWatch::Dashboard": "DashboardName",
     "AWS::Scheduler::Schedule": "Name",
     "AWS::StepFunctions::StateMachine": "StateMachineName",
     "AWS::ApiGatewayV2::Api": "Name",

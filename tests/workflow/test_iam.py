@@ -321,6 +321,10 @@ GRANTS: list[tuple[str, Probe, bool]] = [
         _put_event("TrackerStateMachineRole", "default"),
         False,
     ),
+    # The outcome metrics: nothing but its logs (its metrics are log lines).
+    ("metrics: GetItem", _get_record("OutcomeMetricsRole"), False),
+    ("metrics: PutEvents on the bus", _put_event("OutcomeMetricsRole", "outcomes"), False),
+    ("metrics: the API key", _secret("OutcomeMetricsRole", "api key"), False),
     # The sweep's schedule: invoking the sweep.
     ("schedule: the sweep", _invoke("SweepOrdersFunctionSweepRole", "SweepOrdersFunction"), True),
     (
@@ -347,8 +351,8 @@ def test_the_table_of_grants_covers_every_function_role(stack: LocalStack) -> No
     roles = {logical for logical, _ in stack._resources_of("AWS::IAM::Role")}
     probed = {what.split(":", 1)[0] for what, _, _ in GRANTS}
 
-    assert len(roles) == 6
-    assert probed == {"check", "vouchers", "sweep", "webhook", "machine", "schedule"}
+    assert len(roles) == 7
+    assert probed == {"check", "vouchers", "sweep", "webhook", "machine", "schedule", "metrics"}
 
 
 # -- the handlers and the state machine, denied -------------------------------------------------
@@ -604,6 +608,7 @@ def test_each_role_trusts_only_its_service_and_the_state_machine_only_this_accou
         "StoreVouchersRole": lambda_only,
         "SweepOrdersRole": lambda_only,
         "WebhookRole": lambda_only,
+        "OutcomeMetricsRole": lambda_only,
         "SweepOrdersFunctionSweepRole": ({"Service": ["scheduler.amazonaws.com"]}, None),
         "TrackerStateMachineRole": (
             {"Service": "states.amazonaws.com"},
