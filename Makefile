@@ -38,7 +38,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 validate-template: $(STAMP)
-	$(BIN)/cfn-lint template.yaml local/aws/test-stack.yaml
+	$(BIN)/cfn-lint template.yaml local/aws/test-stack.yaml examples/order_placement/template.yaml
 
 ASL_FILES := $(wildcard statemachine/*.asl.json)
 

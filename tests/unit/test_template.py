@@ -176,6 +176,7 @@ PHYSICAL_NAME_PROPERTIES: dict[str, str | None] = {
     "AWS::SNS::Subscription": None,
     "AWS::Lambda::Function": "FunctionName",
     "AWS::Lambda::LayerVersion": "LayerName",
+    "AWS::SSM::Parameter": "Name",
     "AWS::Lambda::Permission": None,
     "AWS::Events::Rule": "Name",
     "AWS::CloudWatch::Dashboard": "DashboardName",
@@ -472,10 +473,33 @@ def test_the_tiqets_error_rate_alarm_counts_every_status_the_check_reports(
     assert statuses == {status.value for status in OrderStatus} | {"tiqets_error"}
 
 
+# Changes with every new layer version, which an imported export could not; other stacks read it
+# from the SSM parameter that OrderPlacementLayerArnParameterName names.
+NOT_EXPORTED = {"OrderPlacementLayerArn"}
+
+
 def test_every_output_is_exported_under_the_stack_name(cfn_template: dict[str, Any]) -> None:
     for name, output in cfn_template["Outputs"].items():
-        assert output["Export"] == {"Name": {"Fn::Sub": f"${{AWS::StackName}}-{name}"}}, name
         assert output.get("Description"), name
+        if name in NOT_EXPORTED:
+            assert "Export" not in output, name
+            continue
+        assert output["Export"] == {"Name": {"Fn::Sub": f"${{AWS::StackName}}-{name}"}}, name
+
+
+def test_the_layer_version_is_published_where_a_new_version_can_replace_it(
+    cfn_template: dict[str, Any],
+) -> None:
+    parameter = cfn_template["Resources"]["OrderPlacementLayerArnParameter"]["Properties"]
+
+    # SAM names each layer version's resource after its content (OrderPlacementLayer<hash>).
+    layer = cfn_template["Resources"][parameter["Value"]["Ref"]]
+    assert layer["Type"] == "AWS::Lambda::LayerVersion"
+    assert layer["Properties"]["LayerName"] == {"Fn::Sub": "${AWS::StackName}-order-placement"}
+    assert parameter["Type"] == "String"
+    assert cfn_template["Outputs"]["OrderPlacementLayerArnParameterName"]["Value"] == {
+        "Ref": "OrderPlacementLayerArnParameter"
+    }
 
 
 # SAR's rules for AWS::ServerlessRepo::Application (AWS SAM developer guide, "AWS SAM template
