@@ -32,6 +32,7 @@ for _path in (ROOT / "functions", ROOT / "local", ROOT):
 from bench.common import human_seconds, table  # noqa: E402
 from bench.schedule_model import (  # noqa: E402
     CHECK_GB_SECONDS,
+    OUTCOME_METRICS_GB_SECONDS,
     PRICE,
     PRICES_NOTE,
     RETENTION_MONTHS,
@@ -113,6 +114,7 @@ class Durations:
     check: float
     voucher: float
     webhook: float
+    outcome_metrics: float
 
 
 @cache
@@ -121,6 +123,7 @@ def durations() -> Durations:
         check=CHECK_GB_SECONDS / _memory_gb("CheckOrderStatusFunction"),
         voucher=VOUCHER_GB_SECONDS / _memory_gb("StoreVouchersFunction"),
         webhook=WEBHOOK_GB_SECONDS / _memory_gb("WebhookFunction"),
+        outcome_metrics=OUTCOME_METRICS_GB_SECONDS / _memory_gb("OutcomeMetricsFunction"),
     )
 
 
@@ -160,10 +163,11 @@ def figures(result: Run, open_seconds: float, woken: bool) -> PerOrder:
         tiqets_calls=result.calls,
         transitions=result.transitions,
         start_executions=1.0,
-        lambda_invocations=result.calls + done + result.webhooks,
+        lambda_invocations=result.calls + done + result.webhooks + 1,
         lambda_seconds=result.calls * took.check
         + done * took.voucher
-        + result.webhooks * took.webhook,
+        + result.webhooks * took.webhook
+        + took.outcome_metrics,
         # Counts read back from the model's own cost, so they cannot drift from it.
         dynamodb_writes=parts["DynamoDB"] / PRICE["dynamodb_wru"],
         eventbridge_events=parts["EventBridge"] / PRICE["eventbridge_event"],

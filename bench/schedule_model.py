@@ -384,17 +384,21 @@ PRICE = {
 CHECK_GB_SECONDS = 0.256 * 0.3  # 256 MB, ~300 ms billed (a Tiqets round trip + 2 DynamoDB)
 VOUCHER_GB_SECONDS = 0.512 * 1.0  # 512 MB, ~1 s to download and store a small PDF
 WEBHOOK_GB_SECONDS = 0.256 * 0.1  # 256 MB, ~100 ms (one UpdateItem, one SendTaskSuccess)
+# 128 MB, ~10 ms: the outcome-metrics Lambda parses one event and prints one EMF line, once per
+# order (every order ends with exactly one published outcome).
+OUTCOME_METRICS_GB_SECONDS = 0.128 * 0.01
 VOUCHER_MB = 0.2  # stored voucher + information document, kept 30 days
 RETENTION_MONTHS = 1.0
 
 
 def cost(result: Run) -> dict[str, float]:
     """Dollars per order, by service."""
-    lambda_requests = result.calls + int(result.done) + result.webhooks
+    lambda_requests = result.calls + int(result.done) + result.webhooks + 1
     gb_seconds = (
         result.calls * CHECK_GB_SECONDS
         + int(result.done) * VOUCHER_GB_SECONDS
         + result.webhooks * WEBHOOK_GB_SECONDS
+        + OUTCOME_METRICS_GB_SECONDS
     )
     # 2 writes per check (begin_check, record_check); a park writes the task token; the outcome
     # and the end of tracking write once each; a webhook counts itself (UpdateItem).

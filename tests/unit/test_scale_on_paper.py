@@ -104,8 +104,15 @@ def test_the_lambda_figures_reproduce_the_model_s_lambda_cost() -> None:
     result = Run(calls=7, latency=0.0, parks=6, done=True, webhooks=1)
     figures = scale.figures(result, open_seconds=60.0, woken=True)
     took = scale.durations()
-    # The cost model's memory sizes: 256 MB (0.256 GB in its GB-seconds) and 512 MB the voucher.
-    gb_seconds = result.calls * took.check * 0.256 + took.voucher * 0.512 + took.webhook * 0.256
+    # The cost model's memory sizes: 256 MB (0.256 GB in its GB-seconds), 512 MB the voucher,
+    # 128 MB the outcome metrics (one invocation per order).
+    gb_seconds = (
+        result.calls * took.check * 0.256
+        + took.voucher * 0.512
+        + took.webhook * 0.256
+        + took.outcome_metrics * 0.128
+    )
+    assert figures.lambda_invocations == result.calls + 1 + result.webhooks + 1
     assert figures.lambda_invocations * PRICE["lambda_request"] + gb_seconds * PRICE[
         "lambda_gb_second_arm64"
     ] == pytest.approx(cost(result)["Lambda"])
