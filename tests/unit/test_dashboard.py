@@ -16,7 +16,7 @@ from tiqets_tracker_local.template import PROJECT_ROOT, Resolver, load_sam_templ
 pytestmark = pytest.mark.unit
 
 NAMESPACE = "TiqetsTracker"
-SERVICE = ["service", "tiqets-tracker"]
+SERVICE = ["service", "dash"]  # the stack name
 
 
 def stack(webhook_enabled: str) -> tuple[dict[str, Any], Resolver]:
@@ -144,6 +144,18 @@ def test_every_tiqets_tracker_metric_on_the_dashboard_is_one_the_code_emits(
     assert shown <= emitted, shown - emitted
 
 
+def test_every_search_is_for_this_stacks_metrics(widgets: list[dict[str, Any]]) -> None:
+    searches = [
+        row[0]["expression"]
+        for widget in widgets
+        for row in widget["properties"].get("metrics", [])
+        if isinstance(row[0], dict) and row[0]["expression"].startswith("SEARCH(")
+    ]
+
+    assert len(searches) == 3
+    assert all('service="dash"' in search for search in searches)
+
+
 def test_the_alarm_widget_lists_every_alarm_of_the_stack() -> None:
     for webhook_enabled in ("true", "false"):
         template, resolver = stack(webhook_enabled)
@@ -169,3 +181,17 @@ def test_every_lambda_function_of_the_stack_has_its_errors_and_throttles_shown()
         assert len(functions) == (5 if webhook_enabled == "true" else 4)
         for metric in ("Errors", "Throttles"):
             assert {row[3] for row in shown if row[1] == metric} == functions
+
+
+def test_operations_md_explains_every_widget(widgets: list[dict[str, Any]]) -> None:
+    text = (PROJECT_ROOT / "OPERATIONS.md").read_text("utf-8")
+    table = text.split("## The dashboard", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[1].strip() for line in table.splitlines() if line.startswith("|")]
+    explained = rows[2:]  # after the header and its rule
+    # "Time from placement to outcome, median and 95th percentile" stands for both widgets.
+    starts = [entry.split(", median")[0] for entry in explained]
+
+    assert len(explained) == 8
+    for widget in widgets:
+        title = widget["properties"]["title"]
+        assert any(title.startswith(start) for start in starts), title

@@ -42,9 +42,14 @@ root.addHandler(handler)
 """
 
 
+STACK_NAME = "tiqets-tracker"
+
+
 def service_name() -> str:
+    """The service name the template gives the functions, in a stack named STACK_NAME."""
     environment = load_sam_template()["Globals"]["Function"]["Environment"]["Variables"]
-    return str(environment["POWERTOOLS_SERVICE_NAME"])
+    assert environment["POWERTOOLS_SERVICE_NAME"] == {"Ref": "AWS::StackName"}
+    return STACK_NAME
 
 
 def run_in_runtime(handler: str | None) -> list[str]:

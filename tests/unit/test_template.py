@@ -567,3 +567,23 @@ def test_a_custom_domain_without_a_certificate_is_refused_at_deploy(
     assert assertion["Assert"] == {
         "Fn::Not": [{"Fn::Equals": [{"Ref": "WebhookCertificateArn"}, ""]}]
     }
+
+
+def test_each_stack_has_metrics_of_its_own(sam_template: dict[str, Any]) -> None:
+    """The metrics' service dimension is the stack's name, so that a second stack in the account
+    (staging beside production) neither feeds nor trips the first one's alarms."""
+    variables = sam_template["Globals"]["Function"]["Environment"]["Variables"]
+    service_dimensions = [
+        dimension["Value"]
+        for alarm in resources_of(sam_template, "AWS::CloudWatch::Alarm").values()
+        for metric in [alarm["Properties"], *alarm["Properties"].get("Metrics", [])]
+        for dimension in (
+            metric.get("Dimensions")
+            or metric.get("MetricStat", {}).get("Metric", {}).get("Dimensions", [])
+        )
+        if dimension["Name"] == "service"
+    ]
+
+    assert variables["POWERTOOLS_SERVICE_NAME"] == {"Ref": "AWS::StackName"}
+    assert len(service_dimensions) == 7
+    assert all(value == {"Ref": "AWS::StackName"} for value in service_dimensions)
