@@ -41,6 +41,9 @@ moto
   sign as the execution's role (iam.py).
 - `parser_execution_lookups`: `moto.stepfunctions.parser.models.StepFunctionsParserBackend
   ._get_executions`; callbacks skip executions not yet running (stack.py).
+- `eventbridge_lambda_targets`: `moto.events.models.Rule.send_to_targets`, which raises
+  NotImplementedError for a Lambda target; a rule's Lambda targets are handed to the local
+  stack's asynchronous delivery instead (event_rules.py).
 - `dynamodb_single_item_actions`: `moto.dynamodb.responses.DynamoHandler`'s `get_item`,
   `put_item`, `update_item` and `delete_item`; one request at a time per item (stack.py).
 - `step_functions_internals`, `error_equals_evaluation`, `branch_error_names`,
@@ -111,6 +114,7 @@ __all__ = [
     "branch_error_names",
     "dynamodb_single_item_actions",
     "error_equals_evaluation",
+    "eventbridge_lambda_targets",
     "history_event_adding",
     "iam_authentication_enforced",
     "iam_authorization",
@@ -280,6 +284,44 @@ def lambda_invocations(run: Callable[[LambdaInvocation], tuple[bytes, bool]]) ->
         return payload
 
     with mock.patch.object(LambdaFunction, "invoke", invoke):
+        yield
+
+
+# -- EventBridge (event_rules.py) -------------------------------------------------------------
+
+
+@contextmanager
+def eventbridge_lambda_targets(
+    deliver: Callable[[str, dict[str, Any]], None],
+) -> Iterator[None]:
+    """Replaces `moto.events.models.Rule.send_to_targets(self, original_event, transform_input)`
+    so that an event matching a rule is handed to `deliver(function_arn, event)` for each of the
+    rule's Lambda targets (moto raises NotImplementedError for them); its other targets go
+    through moto as before. `event` is moto's event message as it stands (a copy)."""
+    import copy
+
+    from moto.events.models import Rule
+
+    original = Rule.send_to_targets
+
+    def is_lambda(target: Mapping[str, Any]) -> bool:
+        return str(target["Arn"]).split(":")[2] == "lambda"
+
+    def send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
+        lambda_targets = [target for target in self.targets if is_lambda(target)]
+        if not lambda_targets:
+            original(self, original_event, transform_input)
+            return
+        others = copy.copy(self)
+        others.targets = [target for target in self.targets if not is_lambda(target)]
+        original(others, original_event, transform_input)
+        if self.event_pattern.matches_event(original_event):
+            for target in lambda_targets:
+                if "InputTransformer" in target or "Input" in target or "InputPath" in target:
+                    raise NotImplementedError("the local stack delivers whole events only")
+                deliver(str(target["Arn"]), copy.deepcopy(dict(original_event)))
+
+    with mock.patch.object(Rule, "send_to_targets", send_to_targets):
         yield
 
 

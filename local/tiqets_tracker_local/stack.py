@@ -12,6 +12,11 @@ and invokes our real handlers in-process (see lambdas.py). Only what the templat
 through parameters differs from a deployment: durations in seconds, the Tiqets URL pointing at
 the simulator, and vouchers allowed over http from loopback.
 
+The bus's rules come from the template too, and a rule's Lambda targets (the outcome metrics)
+are invoked asynchronously as EventBridge invokes them, which moto does not do (event_rules.py):
+only with the AWS::Lambda::Permission the template gives the rule, and each invocation is kept
+with the function's answer (`target_invocations`).
+
 IAM is enforced (see iam.py): each handler signs as its role, the state machine's tasks as its
 role, everything else as an operator with every permission; a call the template does not grant
 is denied. Not simulated: log groups, alarms, the IAM conditions moto cannot evaluate and the
@@ -43,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 from tiqets_tracker.information import STAGED_INFORMATION_NAME
 from tiqets_tracker_local import iam, lambdas, moto_seams
+from tiqets_tracker_local.event_rules import LambdaTargetDeliveries, TargetInvocation, create_rules
 from tiqets_tracker_local.strict_states import strict_states
 from tiqets_tracker_local.subscriber import OUTCOME_SOURCES, OutcomeEvent, OutcomeQueue
 from tiqets_tracker_local.template import (
@@ -126,6 +132,7 @@ class LocalStack:
         self.webhook_function_name: str | None = None
         self.sweep_function_name = ""
         self._stepfunctions: SFNClient | None = None
+        self._target_deliveries: LambdaTargetDeliveries | None = None
 
     def __repr__(self) -> str:
         return f"LocalStack(stack_name={self.stack_name!r}, region={self.region!r})"
@@ -165,12 +172,18 @@ class LocalStack:
         self._exit.enter_context(strict_states())
         self._exit.enter_context(callbacks_skip_executions_not_yet_running())
         self._exit.enter_context(dynamodb_single_item_actions_atomic())
+        self._target_deliveries = LambdaTargetDeliveries()
+        self._exit.enter_context(
+            moto_seams.eventbridge_lambda_targets(self._target_deliveries.deliver)
+        )
         forget_clients()
         clear_secret_cache()
         self._create_resources()
         self.state_machine_arn = self.state_machine()
 
     def _stop(self) -> None:
+        if self._target_deliveries is not None:
+            self._target_deliveries.drain()  # before the functions they invoke go
         for name in self._function_names:
             lambdas.unregister(name)
         self._exit.close()
@@ -222,6 +235,13 @@ class LocalStack:
             self.client("iam"), self.template, self.resolver, self.stack_name
         )
         self._create_functions()
+        create_rules(
+            self.client("events"),
+            self._resources_of("AWS::Events::Rule"),
+            [properties for _, properties in self._resources_of("AWS::Lambda::Permission")],
+            physical_ids=self.resolver.physical_ids,
+            arns=self.resolver.arns,
+        )
 
     def _create_tables(self) -> None:
         dynamodb = self.client("dynamodb")
@@ -497,6 +517,12 @@ class LocalStack:
             for page in pages.paginate(executionArn=execution_arn)
             for event in page["events"]
         ]
+
+    def target_invocations(self) -> list[TargetInvocation]:
+        """EventBridge's invocations of the template's Lambda targets (the outcome metrics)
+        finished so far, with what each function answered."""
+        assert self._target_deliveries is not None, "the stack is not running"
+        return self._target_deliveries.invocations
 
     def outcome_events(self) -> list[OutcomeEvent]:
         """Every outcome event published so far (drained from the subscriber queue)."""

@@ -175,6 +175,13 @@ class Resolver:
             else:
                 self.physical_ids[logical] = name
                 self.arns[logical] = f"{prefix}:local:{where}:{logical}"
+        # A rule's ARN names its bus (arn:...:rule/<bus>/<rule> on a custom bus), which the
+        # first pass named.
+        for logical, resource in self.template["Resources"].items():
+            if resource["Type"] == "AWS::Events::Rule":
+                bus = self.resolve(resource["Properties"].get("EventBusName", "default"))
+                rule = f"{bus}/{self.physical_ids[logical]}" if bus != "default" else logical
+                self.arns[logical] = f"{prefix}:events:{where}:rule/{rule}"
 
     def condition(self, name: str) -> bool:
         return bool(self.resolve(self.template["Conditions"][name]))
