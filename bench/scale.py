@@ -647,6 +647,45 @@ def _volume(orders_per_day: float) -> str:
     return f"{millions:.1f} million" if millions < 10 else f"{millions:,.0f} million"
 
 
+# CloudWatch's monthly charges per stack, whatever the volume (third-party stored pricing pages,
+# us-east-1, 2025; the stored AWS pricing page shows only the free tier: 3 dashboards, 10 alarm
+# metrics). A custom metric is one name with one set of dimension values.
+CUSTOM_METRIC_MONTH = 0.30
+DASHBOARD_MONTH = 3.00
+ALARM_METRIC_MONTH = 0.10
+# About this many series: StatusChecks by 6 statuses, FailedChecks and OrdersStarted by status or
+# error (about 15), WebhookRequests by about 17 results and refusals, Outcomes and
+# SecondsToOutcome by 5 outcomes, 6 voucher counts, 4 sweep figures.
+CUSTOM_METRIC_SERIES = 60
+
+
+def alarm_metrics() -> int:
+    """Alarm metrics as CloudWatch bills them: one per alarm on a metric, one per metric an
+    alarm's math reads."""
+    count = 0
+    for resource in _template()["Resources"].values():
+        if resource["Type"] == "AWS::CloudWatch::Alarm":
+            queries = resource["Properties"].get("Metrics")
+            count += sum(1 for query in queries if "MetricStat" in query) if queries else 1
+    return count
+
+
+def _cloudwatch_paragraph() -> str:
+    alarms = alarm_metrics()
+    metrics = CUSTOM_METRIC_SERIES * CUSTOM_METRIC_MONTH
+    alarm_cost = alarms * ALARM_METRIC_MONTH
+    total = metrics + DASHBOARD_MONTH + alarm_cost
+    return (
+        "Not in the table, because it does not grow with orders: CloudWatch's monthly charges "
+        f"for one stack, about ${total:.2f} a month (stored third-party pricing pages, "
+        f"us-east-1, before the free tier): about {CUSTOM_METRIC_SERIES} custom metric series "
+        f"at ${CUSTOM_METRIC_MONTH:.2f} (${metrics:.2f}), the dashboard at "
+        f"${DASHBOARD_MONTH:.2f} and {alarms} alarm metrics at ${ALARM_METRIC_MONTH:.2f} "
+        f"(${alarm_cost:.2f}). The free tier (3 dashboards, 10 alarm metrics; the AWS pricing "
+        "page) takes part of it off in an account with little else."
+    )
+
+
 def _paragraph(text: str) -> str:
     return textwrap.fill(text, width=100, break_long_words=False, break_on_hyphens=False)
 
@@ -726,6 +765,7 @@ def section(mix: Mix = MIX) -> str:
             "published figure, so the Tiqets calls per second above are the number to agree "
             "with Tiqets."
         ),
+        _paragraph(_cloudwatch_paragraph()),
         "### The limits",
         _limits_table(mix),
         _paragraph(

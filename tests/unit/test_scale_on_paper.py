@@ -206,3 +206,10 @@ def test_the_section_has_its_heading_the_four_volumes_and_every_source() -> None
     for limit in scale.limits():
         assert limit.source in text
     assert "us-east-1" in text
+
+
+def test_cloudwatch_counts_every_alarm_metric_of_the_template() -> None:
+    # Eight alarms: five on one metric, and math over 2 (webhook 5xx share), 3 (throttles of
+    # three functions) and 6 (Tiqets' error share over every status) metrics.
+    assert scale.alarm_metrics() == 5 + 2 + 3 + 6
+    assert "16 alarm metrics" in scale.section()
