@@ -8,7 +8,6 @@ tests/workflow/test_order_placement_example.py runs the handler on the local sta
 from __future__ import annotations
 
 import ast
-import importlib.util
 import sys
 from collections.abc import Iterator
 from datetime import date
@@ -18,13 +17,17 @@ from typing import Any
 
 import pytest
 
+from tests.order_placement_support import (
+    EXAMPLE,
+    HANDLER,
+    build_layer_module,
+    example_handler,
+)
 from tiqets_tracker.errors import InvalidExecutionInputError
 from tiqets_tracker_local.template import PROJECT_ROOT, load_sam_template, translate
 
 pytestmark = pytest.mark.unit
 
-EXAMPLE = PROJECT_ROOT / "examples" / "order_placement"
-HANDLER = EXAMPLE / "src" / "app.py"
 TRACKER_STACK_PARAMETER = "TrackerStackName"
 # What the example imports from the tracker stack, by output name: written out, so that a new
 # dependency on the tracker shows in review.
@@ -42,22 +45,10 @@ SETTINGS = {
 }
 
 
-def load_example_handler(name: str = "order_placement_example_app") -> ModuleType:
-    """The example's app.py as a module of its own name (it is no package on the path, and
-    `app` is every function's module name)."""
-    spec = importlib.util.spec_from_file_location(name, HANDLER)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def app() -> Iterator[ModuleType]:
-    yield load_example_handler()
-    sys.modules.pop("order_placement_example_app", None)
+    with example_handler("order_placement_example_app") as module:
+        yield module
 
 
 @pytest.fixture(scope="module")
@@ -216,13 +207,7 @@ def _imported_modules(path: Path) -> set[str]:
 
 
 def _layer_modules() -> list[str]:
-    path = PROJECT_ROOT / "layers" / "order_placement" / "build_layer.py"
-    spec = importlib.util.spec_from_file_location("build_layer", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    modules: list[str] = module.layer_modules()
+    modules: list[str] = build_layer_module().layer_modules()
     return modules
 
 

@@ -8,21 +8,19 @@ README, "Adopting it", shows the layer's contents after a real `sam build`).
 from __future__ import annotations
 
 import ast
-import importlib.util
 import subprocess
 import sys
 import sysconfig
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
+from tests.order_placement_support import LAYER_SOURCE, build_layer_module
 from tiqets_tracker_local.template import PROJECT_ROOT, load_sam_template
 
 pytestmark = pytest.mark.unit
 
-LAYER_SOURCE = PROJECT_ROOT / "layers" / "order_placement"
 # Written out, so that a new import reaching the layer shows in review.
 EXPECTED_MODULES = [
     "aws",
@@ -40,19 +38,10 @@ RUNTIME_PACKAGES = {"boto3", "botocore"}
 LAYER_PACKAGES = {"aws_lambda_powertools", "fastjsonschema"}
 
 
-def _build_layer_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("build_layer", LAYER_SOURCE / "build_layer.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def built_layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("layer") / "python"
-    _build_layer_module().build(target)
+    build_layer_module().build(target)
     return target
 
 
@@ -164,4 +153,4 @@ def test_a_missing_imported_module_stops_the_build(tmp_path: Path) -> None:
     (source / "callback_urls.py").write_text("", "utf-8")
 
     with pytest.raises(FileNotFoundError, match=r"tiqets_tracker\.gone"):
-        _build_layer_module().layer_modules(source)
+        build_layer_module().layer_modules(source)

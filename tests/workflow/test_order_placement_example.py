@@ -13,9 +13,7 @@ finish within a test's time if the callback wakes it; nothing here asserts a dur
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from tests.order_placement_support import EXAMPLE, example_handler
 from tests.workflow.conftest import API_KEY, PARKED_FOR_LONG
 from tests.workflow.support import (
     executions_of,
@@ -40,13 +39,11 @@ from tiqets_tracker_local import iam
 from tiqets_tracker_local.simulator import TiqetsSimulator
 from tiqets_tracker_local.stack import LocalStack
 from tiqets_tracker_local.subscriber import OutcomeEvent, OutcomeQueue
-from tiqets_tracker_local.template import ACCOUNT_ID, PROJECT_ROOT, load_sam_template
+from tiqets_tracker_local.template import ACCOUNT_ID, load_sam_template
 from tiqets_tracker_local.webhook_server import LocalWebhookEndpoint
 
 pytestmark = pytest.mark.workflow
 
-EXAMPLE = PROJECT_ROOT / "examples" / "order_placement"
-MODULE_NAME = "order_placement_example_app_on_the_local_stack"
 LAMBDA_TRUST = {
     "Version": "2012-10-17",
     "Statement": [
@@ -61,14 +58,8 @@ LAMBDA_TRUST = {
 
 @pytest.fixture(scope="module")
 def app() -> Iterator[ModuleType]:
-    spec = importlib.util.spec_from_file_location(MODULE_NAME, EXAMPLE / "src" / "app.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[MODULE_NAME] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(MODULE_NAME, None)
+    with example_handler("order_placement_example_app_on_the_local_stack") as module:
+        yield module
 
 
 @pytest.fixture(scope="module")
