@@ -41,4 +41,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         # orders open longer than sweep.MIN_OPEN_AGE, and those of them with a live execution.
         metrics.add_metric(name="OpenOrders", unit=MetricUnit.Count, value=report.open_orders)
         metrics.add_metric(name="RunningExecutions", unit=MetricUnit.Count, value=report.running)
+    # After the counts: an order abandoned by a sweep that then fails (its event unpublished)
+    # still trips OrdersAbandonedAlarm, besides SweepFailedAlarm.
+    report.raise_for_unpublished()
     return report.to_json()

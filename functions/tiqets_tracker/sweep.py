@@ -97,6 +97,15 @@ class SweepReport:
     unpublished: list[str] = field(default_factory=list)
     stopped_early: bool = False
 
+    def raise_for_unpublished(self) -> None:
+        """Fail the sweep (SweepActionNotPublishedError) if an action's event was not
+        published: the actions stand, and whoever reports the sweep has counted them first."""
+        if self.unpublished:
+            raise SweepActionNotPublishedError(
+                f"{len(self.unpublished)} sweep event(s) not published: "
+                + ", ".join(self.unpublished[:20])
+            )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "open_orders": self.open_orders,
@@ -179,11 +188,6 @@ def sweep_orders(
             logger.error("sweep event not published", extra={"reason": str(error)})
             report.unpublished.append(swept.order_reference_id)
     logger.info("sweep done", extra=report.to_json())
-    if report.unpublished:
-        raise SweepActionNotPublishedError(
-            f"{len(report.unpublished)} sweep event(s) not published: "
-            + ", ".join(report.unpublished[:20])
-        )
     return report
 
 

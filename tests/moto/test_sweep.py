@@ -193,8 +193,11 @@ def test_an_action_whose_event_cannot_be_published_stands_and_fails_the_sweep(
             order_id, execution_arn=execution_arn_for(world.state_machine_arn, order_id)
         )
 
+    report = world.sweep(event_bus_name="no-such-bus")
+
+    assert report.unpublished == ["6666661", "6666662"]
     with pytest.raises(SweepActionNotPublishedError, match="2 sweep event"):
-        world.sweep(event_bus_name="no-such-bus")
+        report.raise_for_unpublished()
 
     # Both orders were restarted (the first failed publish did not stop the sweep), once each.
     assert world.executions() == ["6666661-sweep-1", "6666662-sweep-1"]
@@ -219,17 +222,31 @@ def test_an_order_a_webhook_just_handed_to_a_re_check_is_left_alone(world: World
     assert world.executions() == []
 
 
+@dataclass
+class HandlerRun:
+    """One invocation of the sweep Lambda's handler: its report (None if it raised), what it
+    raised, and the metrics it printed (EMF)."""
+
+    report: dict[str, Any] | None
+    raised: Exception | None
+    metrics: list[dict[str, Any]]
+
+
 def sweep_handler(
-    world: World, monkeypatch: pytest.MonkeyPatch, *, remaining_millis: int
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The sweep Lambda's handler over the world: its report, and the metrics it printed (EMF).
-    Read from a redirected stdout, not capsys: the handler's logger keeps the stdout it finds
-    when its module is first imported, and capsys closes its stream after the test."""
+    world: World,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    remaining_millis: int,
+    event_bus_name: str = BUS,
+) -> HandlerRun:
+    """The sweep Lambda's handler over the world. Its metrics are read from a redirected stdout,
+    not capsys: the handler's logger keeps the stdout it finds when its module is first imported,
+    and capsys closes its stream after the test."""
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "tiqets-tracker")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "TiqetsTracker")
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
     monkeypatch.setenv("TRACKING_TABLE_NAME", TABLE)
-    monkeypatch.setenv("EVENT_BUS_NAME", BUS)
+    monkeypatch.setenv("EVENT_BUS_NAME", event_bus_name)
     monkeypatch.setenv("STATE_MACHINE_ARN", world.state_machine_arn)
     from sweep_orders.app import lambda_handler
 
@@ -237,11 +254,14 @@ def sweep_handler(
 
     forget_clients()
     printed = io.StringIO()
+    report: dict[str, Any] | None = None
+    raised: Exception | None = None
     with contextlib.redirect_stdout(printed):
-        report: dict[str, Any] = lambda_handler(
-            {}, lambda_context("sweep", remaining_millis=remaining_millis)
-        )
-    return report, emf_records(printed.getvalue())
+        try:
+            report = lambda_handler({}, lambda_context("sweep", remaining_millis=remaining_millis))
+        except SweepActionNotPublishedError as error:
+            raised = error
+    return HandlerRun(report, raised, emf_records(printed.getvalue()))
 
 
 def test_a_whole_sweep_reports_open_orders_and_running_executions_as_gauges(
@@ -253,9 +273,11 @@ def test_a_whole_sweep_reports_open_orders_and_running_executions_as_gauges(
     world.open_order("5555555", execution_arn=running)
     world.open_order("6666666", execution_arn=None)
 
-    report, (metrics,) = sweep_handler(world, monkeypatch, remaining_millis=60_000)
+    run = sweep_handler(world, monkeypatch, remaining_millis=60_000)
 
-    assert report["open_orders"] == 2
+    (metrics,) = run.metrics
+    assert run.report is not None
+    assert run.report["open_orders"] == 2
     assert metrics["OpenOrders"] == [2.0]
     assert metrics["RunningExecutions"] == [1.0]
     assert metrics["SweepTrackingRestarted"] == [0.0]
@@ -266,8 +288,32 @@ def test_a_sweep_that_stopped_early_reports_no_gauges(
 ) -> None:
     world.open_order("7777777", execution_arn=None)
 
-    report, (metrics,) = sweep_handler(world, monkeypatch, remaining_millis=5_000)
+    run = sweep_handler(world, monkeypatch, remaining_millis=5_000)
 
-    assert report["stopped_early"] is True
+    (metrics,) = run.metrics
+    assert run.report is not None
+    assert run.report["stopped_early"] is True
     assert "OpenOrders" not in metrics
     assert "RunningExecutions" not in metrics
+
+
+def test_a_sweep_that_fails_to_publish_still_counts_what_it_did(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OrdersAbandonedAlarm reads SweepTrackingAbandoned: an abandonment whose event could not
+    be published is counted before the sweep fails."""
+    gone = execution_arn_for(world.state_machine_arn, "8888888-sweep-3")
+    world.open_order("8888888", execution_arn=gone)
+    world.dynamodb.update_item(
+        TableName=TABLE,
+        Key={"order_reference_id": {"S": "8888888"}},
+        UpdateExpression="SET sweep_restarts = :restarts",
+        ExpressionAttributeValues={":restarts": {"N": str(MAX_SWEEP_RESTARTS)}},
+    )
+    run = sweep_handler(world, monkeypatch, remaining_millis=60_000, event_bus_name="no-such-bus")
+
+    (metrics,) = run.metrics
+    assert isinstance(run.raised, SweepActionNotPublishedError)
+    assert "8888888" in str(run.raised)
+    assert metrics["SweepTrackingAbandoned"] == [1.0]
+    assert metrics["OpenOrders"] == [1.0]
