@@ -41,6 +41,8 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 BUILD = REPOSITORY / "build" / "test-aws"
 TEST_STACK_TEMPLATE = REPOSITORY / "local" / "aws" / "test-stack.yaml"
 CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND")
+# What the tracker template keeps when its stack is deleted (DeletionPolicy Retain).
+RETAINED_TYPES = frozenset({"AWS::S3::Bucket", "AWS::DynamoDB::Table", "AWS::Lambda::LayerVersion"})
 
 
 class AwsRunError(Exception):
@@ -216,7 +218,9 @@ class AwsRun:
                 continue
             for resource in resources:
                 kind, physical = resource["ResourceType"], resource.get("PhysicalResourceId", "")
-                if kind in ("AWS::S3::Bucket", "AWS::DynamoDB::Table") and physical:
+                # The template retains these (the layer's versions so that functions deployed
+                # on one keep it through an update); a test run deletes them itself.
+                if kind in RETAINED_TYPES and physical:
                     retained.append((kind, physical))
                 if kind == "AWS::SecretsManager::Secret" and physical:
                     session.client("secretsmanager").delete_secret(
@@ -233,10 +237,7 @@ class AwsRun:
                 left.append(f"stack {stack}: {error}")
         for kind, physical in retained:
             try:
-                if kind == "AWS::S3::Bucket":
-                    _delete_bucket(session.client("s3"), physical)
-                else:
-                    session.client("dynamodb").delete_table(TableName=physical)
+                delete_retained(session, kind, physical)
             except Exception as error:
                 if "NotFound" not in type(error).__name__ and "NoSuch" not in str(error):
                     left.append(f"{kind} {physical}: {error}")
@@ -288,6 +289,18 @@ def _delete_versions(s3: Any, bucket: str, page: Mapping[str, Any]) -> None:
     ]
     for start in range(0, len(objects), 1000):
         s3.delete_objects(Bucket=bucket, Delete={"Objects": objects[start : start + 1000]})
+
+
+def delete_retained(session: Any, kind: str, physical: str) -> None:
+    """Delete one resource of RETAINED_TYPES, by its physical ID."""
+    if kind == "AWS::S3::Bucket":
+        _delete_bucket(session.client("s3"), physical)
+    elif kind == "AWS::Lambda::LayerVersion":
+        # The physical ID is the version's ARN: ...:layer:<name>:<version>.
+        name, _, version = physical.rpartition(":")
+        session.client("lambda").delete_layer_version(LayerName=name, VersionNumber=int(version))
+    else:
+        session.client("dynamodb").delete_table(TableName=physical)
 
 
 def _delete_bucket(s3: Any, bucket: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from collections.abc import Iterator, Mapping
 
 import boto3
@@ -12,7 +13,7 @@ import pytest
 from moto import mock_aws
 
 from tests.conftest import use_fake_aws
-from tiqets_tracker_local.aws_run import AwsRun
+from tiqets_tracker_local.aws_run import RETAINED_TYPES, AwsRun, delete_retained
 
 REGION = "eu-west-1"
 RUN_ID = "tiqets-test-20261203101500"
@@ -126,3 +127,24 @@ def test_a_run_whose_first_deploy_failed_has_nothing_to_delete() -> None:
 
     assert run.delete() == []
     assert f"{run.test_stack}: ClientError, nothing to delete" in said.getvalue()
+
+
+@pytest.mark.usefixtures("aws")
+def test_a_retained_layer_version_is_deleted_by_its_arn() -> None:
+    # moto's CloudFormation makes no layer versions, so this one is published directly; the
+    # template retains every version of OrderPlacementLayer (RetentionPolicy: Retain).
+    awslambda = boto3.client("lambda", region_name=REGION)
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as layer:
+        layer.writestr("python/tiqets_tracker/__init__.py", "")
+    published = awslambda.publish_layer_version(
+        LayerName=f"{RUN_ID}-webhook-order-placement", Content={"ZipFile": archive.getvalue()}
+    )
+
+    delete_retained(
+        boto3.Session(region_name=REGION), "AWS::Lambda::LayerVersion", published["LayerVersionArn"]
+    )
+
+    versions = awslambda.list_layer_versions(LayerName=f"{RUN_ID}-webhook-order-placement")
+    assert versions["LayerVersions"] == []
+    assert "AWS::Lambda::LayerVersion" in RETAINED_TYPES
