@@ -180,7 +180,8 @@ class Resolver:
         for logical, resource in self.template["Resources"].items():
             if resource["Type"] == "AWS::Events::Rule":
                 bus = self.resolve(resource["Properties"].get("EventBusName", "default"))
-                rule = f"{bus}/{self.physical_ids[logical]}" if bus != "default" else logical
+                name = self.physical_ids[logical]
+                rule = f"{bus}/{name}" if bus != "default" else name
                 self.arns[logical] = f"{prefix}:events:{where}:rule/{rule}"
 
     def condition(self, name: str) -> bool:

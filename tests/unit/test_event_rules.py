@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tiqets_tracker_local.event_rules import UngrantedTargetError, as_delivered, create_rules
+from tiqets_tracker_local.template import Resolver
 
 pytestmark = pytest.mark.unit
 
@@ -81,3 +82,28 @@ def test_an_event_is_delivered_with_an_rfc_3339_time_and_without_motos_fields() 
     event = {"version": "0", "time": 1_780_000_000.5, "ingestion-time": 1.0, "detail": {}}
 
     assert as_delivered(event) == {"version": "0", "time": "2026-05-28T20:26:40Z", "detail": {}}
+
+
+@pytest.mark.parametrize(
+    ("bus", "arn"),
+    [
+        (None, "arn:aws:events:eu-west-1:123456789012:rule/s-Rule"),
+        ({"Ref": "Bus"}, "arn:aws:events:eu-west-1:123456789012:rule/s-outcomes/s-Rule"),
+    ],
+)
+def test_a_rules_arn_names_its_bus_unless_it_is_the_default_one(
+    bus: dict[str, str] | None, arn: str
+) -> None:
+    rule: dict[str, Any] = {"Type": "AWS::Events::Rule", "Properties": {"EventPattern": {}}}
+    if bus is not None:
+        rule["Properties"]["EventBusName"] = bus
+    template = {
+        "Resources": {
+            "Bus": {"Type": "AWS::Events::EventBus", "Properties": {"Name": "s-outcomes"}},
+            "Rule": rule,
+        }
+    }
+
+    resolver = Resolver.for_template(template, stack_name="s", region="eu-west-1")
+
+    assert resolver.arns["Rule"] == arn
