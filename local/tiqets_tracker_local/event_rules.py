@@ -51,6 +51,11 @@ class TargetInvocation:
     failed: bool
 
 
+def _function_name(function_arn: str) -> str:
+    # arn:<partition>:lambda:<region>:<account>:function:<name>
+    return function_arn.split(":")[6]
+
+
 def create_rules(
     events: Any,
     rules: Sequence[tuple[str, Mapping[str, Any]]],
@@ -85,7 +90,7 @@ def create_rules(
 def _require_permission(
     rule: str, rule_arn: str, function_arn: str, permissions: Sequence[Mapping[str, Any]]
 ) -> None:
-    function_name = function_arn.split(":")[6]
+    function_name = _function_name(function_arn)
     for permission in permissions:
         if (
             permission.get("Action") == "lambda:InvokeFunction"
@@ -107,8 +112,6 @@ def as_delivered(event: Mapping[str, Any]) -> dict[str, Any]:
     moment = delivered.get("time")
     if isinstance(moment, int | float):
         delivered["time"] = datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    elif isinstance(moment, datetime):
-        delivered["time"] = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return delivered
 
 
@@ -121,7 +124,7 @@ class LambdaTargetDeliveries:
         self._invocations: list[TargetInvocation] = []
 
     def deliver(self, function_arn: str, event: dict[str, Any]) -> None:
-        self._pool.submit(self._invoke, function_arn.split(":")[6], as_delivered(event))
+        self._pool.submit(self._invoke, _function_name(function_arn), as_delivered(event))
 
     def _invoke(self, function_name: str, event: dict[str, Any]) -> None:
         answer: Any = None

@@ -7,7 +7,6 @@ import contextlib
 import copy
 import io
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -132,4 +131,4 @@ def test_the_rule_hands_the_lambda_every_outcome_and_nothing_else() -> None:
         "detail-type": [outcome.value for outcome in Outcome],
     }
     assert function["Properties"]["Handler"] == "outcome_metrics.app.lambda_handler"
-    assert Path(PROJECT_ROOT / "functions" / "outcome_metrics" / "app.py").is_file()
+    assert (PROJECT_ROOT / "functions" / "outcome_metrics" / "app.py").is_file()
