@@ -138,7 +138,9 @@ def sweep_orders(
     max_restarts: int = MAX_SWEEP_RESTARTS,
 ) -> SweepReport:
     """One sweep over the open orders. `time_left` (seconds) lets a Lambda stop before its
-    timeout; the next sweep continues where this one stopped, oldest orders first."""
+    timeout; the next sweep continues where this one stopped, oldest orders first. An action
+    whose event could not be published stands and is listed in `unpublished`; the caller fails
+    the sweep with `raise_for_unpublished` once it has counted what the sweep did."""
     report = SweepReport()
     for order_reference_id in records.open_orders(opened_before=now - MIN_OPEN_AGE):
         if time_left() < 10:
@@ -184,7 +186,7 @@ def sweep_orders(
         try:
             _publish(events, event_bus_name, swept.event_detail(order=order, swept_at=now), swept)
         except SweepActionNotPublishedError as error:
-            # The action stands: carry on with the other orders, fail the invocation at the end.
+            # The action stands: carry on with the other orders (see raise_for_unpublished).
             logger.error("sweep event not published", extra={"reason": str(error)})
             report.unpublished.append(swept.order_reference_id)
     logger.info("sweep done", extra=report.to_json())
