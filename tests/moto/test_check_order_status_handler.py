@@ -25,6 +25,7 @@ from tiqets_tracker.aws import forget_clients
 from tiqets_tracker.errors import InvalidExecutionInputError, TiqetsRequestRejectedError
 from tiqets_tracker.secret_store import clear_secret_cache
 from tiqets_tracker_local.simulator import TiqetsSimulator
+from tiqets_tracker_local.template import PROJECT_ROOT
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -364,3 +365,34 @@ def test_a_first_check_that_ends_tracking_still_counts_the_order_started(
     assert metrics["error"] == "TiqetsRequestRejectedError"
     assert metrics["FailedChecks"] == [1.0]
     assert metrics["OrdersStarted"] == [1.0]
+
+
+def test_the_errors_counted_as_ending_a_first_check_are_those_the_definition_ends_tracking_on(
+    handler: Handler,
+) -> None:
+    """check_order_status.app counts an order started when its first check raises one of
+    _ENDS_TRACKING: the errors CheckOrderStatus neither retries nor pauses after, but routes
+    to TrackingFailed. Read from the definition, so the two cannot drift apart."""
+    from check_order_status.app import _ENDS_TRACKING
+
+    from tiqets_tracker import errors
+
+    definition = PROJECT_ROOT / "statemachine" / "order_tracking.asl.json"
+    task = json.loads(definition.read_text("utf-8"))["States"]["CheckOrderStatus"]
+
+    def first(rules: list[dict[str, Any]], name: str) -> dict[str, Any]:
+        # A handler's error is a task failure: States.TaskFailed and States.ALL match it too.
+        wildcards = {name, "States.TaskFailed", "States.ALL"}
+        return next(rule for rule in rules if wildcards & set(rule["ErrorEquals"]))
+
+    ending = {
+        error.__name__
+        for error in vars(errors).values()
+        if isinstance(error, type)
+        and issubclass(error, errors.TiqetsTrackerError)
+        and error is not errors.TiqetsTrackerError
+        and first(task["Retry"], error.__name__).get("MaxAttempts") == 0
+        and first(task["Catch"], error.__name__)["Next"] == "NoteTrackingFailed"
+    }
+
+    assert {error.__name__ for error in _ENDS_TRACKING} == ending
